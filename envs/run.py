@@ -1,0 +1,122 @@
+"""Set up the pinned environments and run the project's two jobs.
+
+    python envs/run.py demo [recipe options]   # the Higgs Audio demo on the 4.46 stack
+    python envs/run.py test [pytest options]   # the whole suite on both transformers stacks
+
+Only the standard library is used here, so a machine with nothing but Python and pip can run
+it. Each stack lives in .venvs/<stack>/ and is rebuilt when its pin file changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVS = ROOT / "envs"
+VENVS = ROOT / ".venvs"
+
+# Each stack: its pin file, and what goes in with --no-deps after it (packages whose declared
+# requirements are wrong for us; see the comment at the top of the pin file).
+STACKS = {
+    "4.46": ("stack-4.46.txt", ["boson-multimodal==0.1.1"]),
+    "5": ("stack-5.txt", []),
+}
+
+
+def log(message: str) -> None:
+    print(f"[envs/run.py] {message}", flush=True)
+
+
+def python_of(env: Path) -> Path:
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_stack(name: str) -> Path:
+    """Create or reuse .venvs/<name> with the pinned packages and this project installed."""
+    pins, no_deps = STACKS[name]
+    env = VENVS / f"stack-{name}"
+    fingerprint = hashlib.sha256(
+        (ENVS / pins).read_bytes() + "\n".join(no_deps).encode() + (ROOT / "pyproject.toml").read_bytes()
+    ).hexdigest()
+    marker = env / "kwarg_guard-stack.sha256"
+    if marker.exists() and marker.read_text() == fingerprint and python_of(env).exists():
+        return env
+    started = time.monotonic()
+    log(f"building the {name} stack in {env} (pins: envs/{pins})")
+    venv.EnvBuilder(clear=True, with_pip=True).create(env)
+    pip = [str(python_of(env)), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["-r", str(ENVS / pins)], check=True)
+    if no_deps:
+        subprocess.run(pip + ["--no-deps", *no_deps], check=True)
+    subprocess.run(pip + ["--no-deps", "-e", str(ROOT)], check=True)
+    marker.write_text(fingerprint)
+    log(f"{name} stack ready in {time.monotonic() - started:.0f}s")
+    return env
+
+
+def run_tests(stacks: list, pytest_args: list) -> int:
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    failed_stacks = []
+    for name in stacks:
+        env = ensure_stack(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            junit = Path(tmp) / "junit.xml"
+            log(f"pytest on the transformers {name} stack")
+            code = subprocess.run(
+                [str(python_of(env)), "-m", "pytest", f"--junitxml={junit}", *pytest_args],
+                cwd=ROOT,
+                env={**os.environ, "KWARG_GUARD_STACK": name},
+            ).returncode
+            counts = junit_counts(junit)
+        for key in totals:
+            totals[key] += counts[key]
+        if code != 0 or counts["passed"] == 0:
+            failed_stacks.append(f"{name} (pytest exit {code}, {counts['passed']} passed)")
+    print()
+    for name in failed_stacks:
+        log(f"FAILED on the {name} stack")
+    print(f"total: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+    return 1 if failed_stacks else 0
+
+
+def junit_counts(path: Path) -> dict:
+    if not path.exists():
+        return {"passed": 0, "failed": 0, "skipped": 0}
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    tests = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return {"passed": tests - failed - skipped, "failed": failed, "skipped": skipped}
+
+
+def run_demo(recipe_args: list) -> int:
+    env = ensure_stack("4.46")
+    if "--output_dir" not in recipe_args and not any(a.startswith("--output_dir=") for a in recipe_args):
+        recipe_args = [*recipe_args, "--output_dir", str(ROOT / "demo-output")]
+    command = [str(python_of(env)), "-m", "kwarg_guard.recipes.higgs_audio", "--demo", *recipe_args]
+    log(" ".join(command))
+    return subprocess.run(command, cwd=ROOT).returncode
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("job", choices=("demo", "test"))
+    parser.add_argument("--stack", choices=sorted(STACKS), action="append", help="test only this stack (repeatable)")
+    args, rest = parser.parse_known_args(argv)
+    if args.job == "demo":
+        return run_demo(rest)
+    return run_tests(args.stack or list(STACKS), rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""kwarg_guard: stop ``forward() got an unexpected keyword argument`` at the forward itself.
+
+One rewrite of a call's keywords (remap, drop, refuse), behind three doors:
+
+* ``@kwarg_guard`` / ``kwarg_guard(SomeClass)`` — at definition time, for functions and classes;
+* ``with patched(model):`` — for one block, restored exactly on exit;
+* ``guard(model)`` / ``unguard(model)`` — until undone, surviving deepcopy, pickle, torch.save.
+
+``report(model)`` says what was dropped or remapped, how often, and who passed it.
+"""
+
+from ._doors import guard, kwarg_guard, patched, report, unguard
+from ._ledger import KeywordRecord, Report
+from .errors import NotGuardedError, UnexpectedKeywordError, UnexpectedKeywordWarning
+from .presets import Preset, available_presets, get_preset, register_preset
+
+__all__ = [
+    "kwarg_guard",
+    "patched",
+    "guard",
+    "unguard",
+    "report",
+    "Report",
+    "KeywordRecord",
+    "Preset",
+    "register_preset",
+    "get_preset",
+    "available_presets",
+    "UnexpectedKeywordError",
+    "UnexpectedKeywordWarning",
+    "NotGuardedError",
+]
+
+__version__ = "0.1.0"

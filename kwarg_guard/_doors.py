@@ -1,0 +1,204 @@
+"""The public doors: ``kwarg_guard``, ``patched``, ``guard``, ``unguard``, ``report``.
+
+They differ only in *where* the rewrite is installed and for how long; what happens to a call
+is decided by the same ``Rules`` and ``Rewrite`` in every case.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._guarded import GuardedForward, GuardedFunction, Layer
+from ._ledger import Report, existing_ledger
+from ._patching import add_layer, guard_class, layers_of, remove_layer, unguard_class
+from ._rules import Rules, merge_rules
+from ._targets import check_module, find_targets
+from .errors import NotGuardedError
+from .presets import get_preset
+
+__all__ = ["kwarg_guard", "patched", "guard", "unguard", "report"]
+
+
+def _resolve(remap, drop, on_unknown, target, preset):
+    """Options (and a preset's defaults) -> ``(Rules, target, Preset | None)``."""
+    explicit = Rules.from_options(remap, drop, on_unknown)
+    if preset is None:
+        return explicit, target, None
+    chosen = get_preset(preset)
+    base = Rules.from_options(dict(chosen.remap), chosen.drop, chosen.on_unknown)
+    remap_map = {**base.remap_map, **explicit.remap_map}
+    rules = Rules.from_options(remap_map, base.drop | explicit.drop, explicit.on_unknown or base.on_unknown)
+    return rules, (target if target is not None else chosen.target), chosen
+
+
+def _targets(model, door, target, preset) -> list:
+    check_module(model, door)
+    try:
+        return find_targets(model, target)
+    except LookupError as exc:
+        missing = preset.requirement_missing() if preset is not None else None
+        if missing:
+            raise ImportError(missing) from None
+        raise exc
+
+
+def kwarg_guard(fn=None, /, *, remap=None, drop=None, on_unknown=None, preset=None, target=None):
+    """Guard a function, a method, a class's ``forward``, or (like ``guard``) a module.
+
+    Bare ``@kwarg_guard`` drops keywords the function does not accept; with options it remaps,
+    drops or refuses them. A class is guarded in place for every instance and returned.
+
+    >>> @kwarg_guard(remap={"labels": "label_ids"})
+    ... def forward(input_ids, label_ids=None):
+    ...     return label_ids
+    >>> forward(1, labels=7, token_type_ids=0)
+    7
+
+    Raises:
+        ValueError: a remap target the function does not accept, a remap cycle, an unknown preset.
+        TypeError: ``target`` given for a function or class (it selects modules inside a model).
+    """
+    if fn is None:
+        return lambda f: kwarg_guard(f, remap=remap, drop=drop, on_unknown=on_unknown, preset=preset, target=target)
+    if isinstance(fn, torch.nn.Module):
+        return guard(fn, remap=remap, drop=drop, on_unknown=on_unknown, preset=preset, target=target)
+    rules, _, _ = _resolve(remap, drop, on_unknown, None, preset)
+    if target is not None:
+        raise TypeError("target selects modules inside a model; for a function or class leave it out")
+    if isinstance(fn, type):
+        if not callable(getattr(fn, "forward", None)):
+            raise TypeError(f"kwarg_guard(cls) guards cls.forward, and {fn.__qualname__} has no forward")
+        guard_class(fn, rules)
+        return fn
+    if not callable(fn):
+        raise TypeError(f"kwarg_guard takes a function, a class or a module, not {type(fn).__name__}")
+    return GuardedFunction(fn, rules)
+
+
+class patched:
+    """Guard ``model`` (or the modules ``target`` picks inside it) for the ``with`` block.
+
+    On exit, normally or by an exception, each patched module's ``__dict__`` holds exactly the
+    keys and values it held before. Blocks nest (inner and outer rules both apply) and may
+    unwind in any order.
+
+    >>> import torch
+    >>> class Net(torch.nn.Module):
+    ...     def forward(self, x, label_ids=None):
+    ...         return label_ids
+    >>> net = Net()
+    >>> with patched(net, remap={"labels": "label_ids"}):
+    ...     net(1, labels=5, junk=0)
+    5
+    >>> "forward" in vars(net)
+    False
+
+    Raises:
+        TypeError: ``model`` is not a ``torch.nn.Module``.
+        LookupError: ``target`` matched nothing inside ``model``.
+        ValueError: bad options (see ``kwarg_guard``); nothing is patched then.
+    """
+
+    def __init__(self, model, *, remap=None, drop=None, on_unknown=None, target=None, preset=None):
+        check_module(model, "patched")
+        self.model = model
+        self._rules, self._target, self._preset = _resolve(remap, drop, on_unknown, target, preset)
+        self._layer = None
+        self._modules = ()
+
+    def __enter__(self):
+        if self._layer is not None:
+            raise RuntimeError("this patched(...) block is already active; create a new one to nest")
+        modules = _targets(self.model, "patched", self._target, self._preset)
+        layer = Layer.new(self._rules, "patched")
+        add_layer(modules, layer)
+        self._layer, self._modules = layer, tuple(modules)
+        return self.model
+
+    def __exit__(self, *exc_info):
+        layer, modules = self._layer, self._modules
+        self._layer, self._modules = None, ()
+        if layer is not None:
+            remove_layer(modules, layer.seq)
+        return False
+
+
+def guard(model, *, remap=None, drop=None, on_unknown=None, target=None, preset=None):
+    """Guard ``model`` (or the modules ``target`` picks) until ``unguard``; return ``model``.
+
+    The guard survives ``copy.deepcopy``, ``pickle`` and ``torch.save``; the copy calls its own
+    parameters. Guarding again with the same options is a no-op.
+
+    Raises:
+        TypeError, LookupError, ValueError: as for ``patched``; nothing is patched then.
+    """
+    check_module(model, "guard")
+    rules, target, chosen = _resolve(remap, drop, on_unknown, target, preset)
+    modules = _targets(model, "guard", target, chosen)
+    if all(any(l.kind == "guard" and l.rules == rules for l in layers_of(m)) for m in modules):
+        return model
+    add_layer(modules, Layer.new(rules, "guard"))
+    return model
+
+
+def unguard(obj):
+    """Undo the most recent ``guard`` on a model (all modules it patched), or the class guard
+    ``kwarg_guard(cls, ...)`` on a class. Returns ``obj``.
+
+    Raises:
+        NotGuardedError: there is no such guard (``patched`` blocks are undone by their ``with``).
+        TypeError: ``obj`` is neither a module nor a class.
+    """
+    if isinstance(obj, type):
+        unguard_class(obj)
+        return obj
+    check_module(obj, "unguard")
+    guarded = [m for m in obj.modules() if any(l.kind == "guard" for l in layers_of(m))]
+    if not guarded:
+        raise NotGuardedError(
+            f"{type(obj).__name__} has no guard(...) on it or inside it; nothing to undo "
+            "(a patched(...) block is undone when its with-block ends)"
+        )
+    newest = max(l.seq for m in guarded for l in layers_of(m) if l.kind == "guard")
+    remove_layer(guarded, newest)
+    return obj
+
+
+def report(obj) -> Report:
+    """What the guards on ``obj`` (a model, a guarded function or class) dropped, remapped or
+    saw ignored: keyword, action, count, value kinds and origin. Records outlive ``patched``
+    blocks; ``str(report(model))`` is a table.
+    """
+    ledgers = []
+    if isinstance(obj, torch.nn.Module):
+        for module in obj.modules():
+            ledgers.append(existing_ledger(module))
+            ledgers.extend(_class_ledgers(type(module)))
+    elif isinstance(obj, type):
+        ledgers.extend(_class_ledgers(obj))
+    elif isinstance(obj, GuardedFunction):
+        ledgers.append(obj.ledger)
+    else:
+        raise TypeError(f"report takes a module, a guarded class or a guarded function, not {type(obj).__name__}")
+    seen, records = set(), []
+    for ledger in ledgers:
+        if ledger is not None and id(ledger) not in seen:
+            seen.add(id(ledger))
+            records.extend(ledger.records())
+    return Report(records)
+
+
+def _class_ledgers(cls: type) -> list:
+    found = []
+    fn = getattr(cls, "forward", None)
+    while fn is not None and len(found) < 64:
+        if isinstance(fn, GuardedFunction):
+            found.append(fn.ledger)
+        fn = getattr(fn, "__wrapped__", None)
+    return found
+
+
+# Used by tests and by explain(): the merged rules a module's forward currently applies.
+def active_rules(module) -> Rules | None:
+    forward = module.__dict__.get("forward")
+    return forward.rules if isinstance(forward, GuardedForward) else None

@@ -1,0 +1,164 @@
+"""What a guard did: one record per forward, keyword and action, counted on every call.
+
+Ledgers live outside the guarded module (a weak mapping keyed by the module), so a
+``patched`` block can restore the module's ``__dict__`` exactly and ``report`` still answers
+after it exits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import weakref
+from dataclasses import dataclass
+
+from ._origin import Origin
+
+__all__ = ["Ledger", "KeywordRecord", "Report", "ledger_for", "existing_ledger", "LOGGER"]
+
+LOGGER = logging.getLogger("kwarg_guard")
+
+_LEDGERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LEDGERS_LOCK = threading.Lock()
+
+
+def ledger_for(owner) -> "Ledger":
+    """The ledger of a module instance (created on first use)."""
+    with _LEDGERS_LOCK:
+        ledger = _LEDGERS.get(owner)
+        if ledger is None:
+            ledger = _LEDGERS[owner] = Ledger()
+        return ledger
+
+
+def existing_ledger(owner) -> "Ledger | None":
+    """The ledger of ``owner`` if a guard ever wrote one."""
+    with _LEDGERS_LOCK:
+        return _LEDGERS.get(owner)
+
+
+def peek(counter: itertools.count) -> int:
+    # itertools.count is the one counter CPython advances atomically; its repr is its state.
+    return int(repr(counter)[6:-1])
+
+
+@dataclass(frozen=True)
+class KeywordRecord:
+    """One line of ``report``: what happened to one keyword at one forward.
+
+    Attributes:
+        forward: qualified name of the guarded forward.
+        keyword: the keyword as it arrived.
+        action: ``dropped``, ``dropped (None)``, ``remapped``, ``kept target``, ``ignored``.
+        target: for remaps, the name the value was given (or kept) under.
+        count: calls in which it happened.
+        value_kinds: kinds of values seen (``None``, ``Tensor``, ``int`` ...).
+        origins: where it came from, as found by the stack walk.
+    """
+
+    forward: str
+    keyword: str
+    action: str
+    target: str | None
+    count: int
+    value_kinds: tuple
+    origins: tuple
+
+    def __str__(self) -> str:
+        action = f"{self.action} -> {self.target}" if self.target else self.action
+        origins = "; ".join(str(o) for o in self.origins) or "-"
+        return f"{self.forward}: {self.keyword!r} {action} x{self.count} [{', '.join(self.value_kinds)}] from {origins}"
+
+
+class Report(tuple):
+    """The records of a model's guards; ``str()`` renders a table."""
+
+    def __str__(self) -> str:
+        if not self:
+            return "kwarg_guard: no keyword was dropped, remapped or ignored"
+        header = ("forward", "keyword", "action", "count", "values", "origin")
+        rows = [
+            (
+                r.forward,
+                r.keyword,
+                f"{r.action} -> {r.target}" if r.target else r.action,
+                str(r.count),
+                ", ".join(r.value_kinds),
+                "; ".join(str(o) for o in r.origins) or "-",
+            )
+            for r in self
+        ]
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        return "\n".join(lines)
+
+    def find(self, keyword: str, action: str | None = None) -> "KeywordRecord | None":
+        """The first record for ``keyword`` (and ``action`` when given), or ``None``."""
+        for record in self:
+            if record.keyword == keyword and (action is None or record.action == action):
+                return record
+        return None
+
+
+class _Entry:
+    __slots__ = ("forward", "keyword", "action", "target", "counters", "value_kinds", "origins")
+
+    def __init__(self, forward, keyword, action, target):
+        self.forward, self.keyword, self.action, self.target = forward, keyword, action, target
+        self.counters: list = []
+        self.value_kinds: list = []
+        self.origins: list = []
+
+    def snapshot(self) -> KeywordRecord:
+        return KeywordRecord(
+            self.forward,
+            self.keyword,
+            self.action,
+            self.target,
+            sum(peek(c) for c in self.counters),
+            tuple(self.value_kinds),
+            tuple(self.origins),
+        )
+
+
+class Ledger:
+    """Records for every forward guarded on one owner (a module, or a guarded function)."""
+
+    def __init__(self):
+        self._entries: dict = {}
+        self._lock = threading.Lock()
+
+    def note(self, forward: str, keyword: str, action: str, target, value, origin: Origin, counter) -> bool:
+        """Attach ``counter`` to the record and remember the value kind and origin.
+
+        Returns True when this (record, origin) pair is new, i.e. when it is worth a log line.
+        """
+        with self._lock:
+            key = (forward, keyword, action, target)
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _Entry(forward, keyword, action, target)
+            if not any(c is counter for c in entry.counters):
+                entry.counters.append(counter)
+            kind = value_kind(value)
+            if kind not in entry.value_kinds:
+                entry.value_kinds.append(kind)
+            if origin in entry.origins:
+                return False
+            entry.origins.append(origin)
+            return True
+
+    def records(self) -> list:
+        with self._lock:
+            return [entry.snapshot() for entry in self._entries.values()]
+
+
+def value_kind(value) -> str:
+    if value is None:
+        return "None"
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return f"{type(value).__name__}({str(dtype).removeprefix('torch.')})"
+    return type(value).__name__

@@ -1,0 +1,150 @@
+"""The options every door takes, checked once and merged when guards stack.
+
+A ``Rules`` value is immutable and picklable: it travels with a guarded model through
+``copy.deepcopy``, ``pickle`` and ``torch.save``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ._signature import Accepted
+
+__all__ = ["Rules", "ON_UNKNOWN", "merge_rules"]
+
+# Ordered from lenient to strict: merged layers take the strictest mode any of them asked for.
+ON_UNKNOWN = ("drop", "warn", "raise")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What to do with keywords before they reach one forward.
+
+    Attributes:
+        remap: ``{source: target}`` renames applied before anything else.
+        drop: names always removed, accepted or not.
+        on_unknown: ``"drop"``, ``"warn"`` or ``"raise"`` for keywords the forward does not take;
+            ``None`` means "not chosen here" (merged layers fall back to ``"drop"``).
+    """
+
+    remap: tuple = ()  # ((source, target), ...) in the caller's order; a tuple keeps Rules hashable
+    drop: frozenset = field(default_factory=frozenset)
+    on_unknown: str | None = None
+
+    @classmethod
+    def from_options(cls, remap=None, drop=None, on_unknown=None) -> "Rules":
+        """Check user-facing options and build ``Rules``.
+
+        Raises:
+            TypeError: an option has the wrong type (``drop="labels"`` instead of a list).
+            ValueError: an unknown ``on_unknown``, or a remap cycle, chain or self-map.
+        """
+        return cls(_check_remap(remap), _check_drop(drop), _check_on_unknown(on_unknown))
+
+    @property
+    def remap_map(self) -> dict:
+        return dict(self.remap)
+
+    @property
+    def mode(self) -> str:
+        return self.on_unknown or "drop"
+
+    def check_against(self, accepted: Accepted) -> None:
+        """Fail at patch time, not at the first step, when a remap cannot land.
+
+        Raises:
+            ValueError: a remap target the forward does not accept, or one that is also dropped.
+        """
+        for source, target in self.remap:
+            if target in self.drop:
+                raise ValueError(
+                    f"remap sends {source!r} to {target!r}, which drop removes again; "
+                    f"take {target!r} out of drop or out of remap"
+                )
+            if not accepted.accepts(target):
+                hint = close_matches(target, accepted.known)
+                raise ValueError(
+                    f"remap sends {source!r} to {target!r}, but {accepted.forward}() does not accept "
+                    f"{target!r}{hint}; accepted keywords: {', '.join(sorted(accepted.known)) or 'none'}"
+                )
+
+
+def merge_rules(layers: Iterable[Rules]) -> Rules:
+    """Combine stacked guards so that every layer's rules apply at once.
+
+    Remaps and drops are united; the strictest ``on_unknown`` wins, because an outer
+    ``on_unknown="raise"`` must not be loosened by an inner guard that did not choose a mode.
+
+    Raises:
+        ValueError: two layers map one source to different targets, or together form a chain.
+    """
+    remap: dict = {}
+    drop: set = set()
+    modes = []
+    for rules in layers:
+        for source, target in rules.remap:
+            if remap.setdefault(source, target) != target:
+                raise ValueError(
+                    f"stacked guards remap {source!r} both to {remap[source]!r} and to {target!r}; "
+                    "pick one"
+                )
+        drop |= rules.drop
+        if rules.on_unknown is not None:
+            modes.append(rules.on_unknown)
+    _check_no_chain(remap)
+    strictest = max(modes, key=ON_UNKNOWN.index) if modes else None
+    return Rules(tuple(remap.items()), frozenset(drop), strictest)
+
+
+def close_matches(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` or an empty string."""
+    matches = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
+
+
+def _check_remap(remap) -> tuple:
+    if remap is None:
+        return ()
+    if not isinstance(remap, Mapping):
+        raise TypeError(f"remap takes a dict {{source: target}} of keyword names, not {type(remap).__name__}")
+    for source, target in remap.items():
+        if not isinstance(source, str) or not isinstance(target, str):
+            raise TypeError(f"remap takes keyword names as strings, got {source!r}: {target!r}")
+    _check_no_chain(remap)
+    return tuple(remap.items())
+
+
+def _check_no_chain(remap: Mapping) -> None:
+    # A target that is also a source makes the result depend on the order of renames
+    # (a->b, b->a swaps or loses a value); one step from source to final name is always clear.
+    for source, target in remap.items():
+        if source == target:
+            raise ValueError(f"remap maps {source!r} onto itself; leave it out of remap")
+        if target in remap:
+            raise ValueError(
+                f"remap chains {source!r} -> {target!r} -> {remap[target]!r}"
+                + (" (a cycle)" if remap[target] == source else "")
+                + f"; map each source straight to its final name"
+            )
+
+
+def _check_drop(drop) -> frozenset:
+    if drop is None:
+        return frozenset()
+    if isinstance(drop, (str, bytes)):
+        raise TypeError(f"drop takes a list of keyword names; for one name write drop=[{drop!r}]")
+    names = frozenset(drop)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"drop takes keyword names as strings, got {name!r}")
+    return names
+
+
+def _check_on_unknown(on_unknown) -> str | None:
+    if on_unknown is not None and on_unknown not in ON_UNKNOWN:
+        raise ValueError(f"on_unknown must be one of {', '.join(map(repr, ON_UNKNOWN))}, not {on_unknown!r}")
+    return on_unknown

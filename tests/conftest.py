@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny real modules and the stack the suite runs on.
+
+envs/run.py runs the suite once per transformers stack; ``STACK`` says which, so tests that
+only make sense on one of them skip on the other with the reason spelled out.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+import torch
+import transformers
+
+TRANSFORMERS_MAJOR = int(transformers.__version__.split(".")[0])
+STACK = os.environ.get("KWARG_GUARD_STACK", "4.46" if TRANSFORMERS_MAJOR < 5 else "5")
+HAS_BOSON = importlib.util.find_spec("boson_multimodal") is not None
+
+needs_boson = pytest.mark.skipif(
+    not HAS_BOSON,
+    reason="boson_multimodal needs transformers<4.47; it is installed on the 4.46 stack only",
+)
+only_transformers_4 = pytest.mark.skipif(TRANSFORMERS_MAJOR >= 5, reason="checks transformers 4.x behaviour")
+only_transformers_5 = pytest.mark.skipif(TRANSFORMERS_MAJOR < 5, reason="checks transformers 5 behaviour")
+
+class Labeled(torch.nn.Module):
+    """A forward with no **kwargs that names label_ids, like HiggsAudioModel."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x, attention_mask=None, label_ids=None):
+        out = self.linear(x)
+        if attention_mask is not None:
+            out = out * attention_mask
+        return out if label_ids is None else (out, label_ids)
+
+
+class Outer(torch.nn.Module):
+    """A wrapper that injects labels=None into the module it holds, the way PEFT's task models do."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x, labels=None, **kwargs):
+        return self.inner(x, labels=labels, **kwargs)
+
+
+@pytest.fixture
+def labeled():
+    torch.manual_seed(0)
+    return Labeled()
+
+
+@pytest.fixture
+def x():
+    return torch.ones(2, 4)
+
+
+def plain_attributes(module) -> dict:
+    """A module's __dict__ as key -> object identity, to compare exact restores."""
+    return {key: id(value) for key, value in vars(module).items()}
