@@ -53,11 +53,15 @@ def ensure_stack(name: str) -> Path:
     started = time.monotonic()
     log(f"building the {name} stack in {env} (pins: envs/{pins})")
     venv.EnvBuilder(clear=True, with_pip=True).create(env)
-    pip = [str(python_of(env)), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["-r", str(ENVS / pins)], check=True)
-    if no_deps:
-        subprocess.run(pip + ["--no-deps", *no_deps], check=True)
-    subprocess.run(pip + ["--no-deps", "-e", str(ROOT)], check=True)
+    pip = [str(python_of(env)), "-m", "pip", "install", "--disable-pip-version-check"]
+    install_log = env / "install.log"
+    with install_log.open("w") as output:
+        for step in ([*pip, "-r", str(ENVS / pins)], [*pip, "--no-deps", *no_deps], [*pip, "--no-deps", "-e", str(ROOT)]):
+            if step[-1] == "--no-deps":
+                continue  # nothing to install without dependencies on this stack
+            if subprocess.run(step, stdout=output, stderr=subprocess.STDOUT).returncode != 0:
+                sys.stdout.write(install_log.read_text()[-6000:])
+                raise SystemExit(f"[envs/run.py] installing the {name} stack failed: {' '.join(step)} (full log: {install_log})")
     marker.write_text(fingerprint)
     log(f"{name} stack ready in {time.monotonic() - started:.0f}s")
     return env

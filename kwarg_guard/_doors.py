@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from ._guarded import GuardedForward, GuardedFunction, Layer
+from ._guarded import GuardedFunction, Layer
 from ._ledger import Report, existing_ledger
 from ._patching import add_layer, guard_class, layers_of, remove_layer, unguard_class
-from ._rules import Rules, merge_rules
+from ._rules import Rules
 from ._targets import check_module, find_targets
 from .errors import NotGuardedError
 from .presets import get_preset
@@ -198,7 +198,3 @@ def _class_ledgers(cls: type) -> list:
     return found
 
 
-# Used by tests and by explain(): the merged rules a module's forward currently applies.
-def active_rules(module) -> Rules | None:
-    forward = module.__dict__.get("forward")
-    return forward.rules if isinstance(forward, GuardedForward) else None

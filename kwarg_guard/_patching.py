@@ -17,48 +17,75 @@ __all__ = ["add_layer", "remove_layer", "guard_class", "unguard_class", "layers_
 
 LOCK = threading.RLock()
 
+# Where a guard sits in a module's __dict__. Normally "forward". On a module carrying an
+# accelerate hook (_hf_hook + _old_forward), the hook's forward calls module._old_forward: the
+# guard goes there, so the hook keeps running first and remove_hook_from_module, which moves
+# _old_forward back to forward, keeps the guard.
+_SLOTS = ("forward", "_old_forward")
+
+
+def _guard_slot(module) -> str | None:
+    for slot in _SLOTS:
+        if isinstance(module.__dict__.get(slot), GuardedForward):
+            return slot
+    return None
+
+
+def _new_slot(module) -> str:
+    attributes = module.__dict__
+    if "_hf_hook" in attributes and "_old_forward" in attributes:
+        return "_old_forward"
+    return "forward"
+
 
 def layers_of(module) -> tuple:
     """The guard layers on ``module`` (empty when it is not guarded)."""
-    current = module.__dict__.get("forward")
-    return current.layers if isinstance(current, GuardedForward) else ()
+    slot = _guard_slot(module)
+    return module.__dict__[slot].layers if slot else ()
 
 
 def add_layer(modules: list, layer: Layer) -> None:
     """Add ``layer`` to every module, all or none."""
     with LOCK:
-        built = [(module, _with_layer(module, layer)) for module in modules]
-        for module, forward in built:
-            module.__dict__["forward"] = forward
+        built = [(module, *_with_layer(module, layer)) for module in modules]
+        for module, slot, forward in built:
+            module.__dict__[slot] = forward
 
 
 def remove_layer(modules, seq: int) -> None:
     """Remove the layer ``seq`` wherever it is; restore a module exactly when none is left."""
     with LOCK:
         for module in modules:
-            current = module.__dict__.get("forward")
-            if not isinstance(current, GuardedForward):
+            slot = _guard_slot(module)
+            if slot is None:
                 _stranded(module, seq)
                 continue
+            current = module.__dict__[slot]
             remaining = tuple(layer for layer in current.layers if layer.seq != seq)
             if remaining == current.layers:
                 continue
             if remaining:
-                module.__dict__["forward"] = GuardedForward(module, current.previous, remaining)
+                module.__dict__[slot] = GuardedForward(module, current.previous, remaining)
             elif current.previous:
-                module.__dict__["forward"] = current.previous[0]
+                module.__dict__[slot] = current.previous[0]
+            elif slot == "forward":
+                del module.__dict__[slot]
             else:
-                del module.__dict__["forward"]
+                # Guarded first, hooked later: the hook adopted our guard as its _old_forward and
+                # still calls it, so it must get the plain forward the guard wrapped.
+                module.__dict__[slot] = current.__wrapped__
 
 
-def _with_layer(module, layer: Layer) -> GuardedForward:
-    current = module.__dict__.get("forward", _ABSENT)
-    if isinstance(current, GuardedForward):
+def _with_layer(module, layer: Layer) -> tuple:
+    slot = _guard_slot(module)
+    if slot is not None:
+        current = module.__dict__[slot]
         # Also right after a shallow copy, whose guard still points at the original module:
         # rebuilding binds the layers to this module.
-        return GuardedForward(module, current.previous, current.layers + (layer,))
-    previous = () if current is _ABSENT else (current,)
-    return GuardedForward(module, previous, (layer,))
+        return slot, GuardedForward(module, current.previous, current.layers + (layer,))
+    slot = _new_slot(module)
+    previous = (module.__dict__[slot],) if slot in module.__dict__ else ()
+    return slot, GuardedForward(module, previous, (layer,))
 
 
 def _stranded(module, seq: int) -> None:

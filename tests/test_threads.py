@@ -1,0 +1,48 @@
+"""Concurrent calls never see a half-installed patch while layers come and go."""
+
+import threading
+
+import torch
+
+from kwarg_guard import guard, patched
+
+
+def test_concurrent_calls_while_layers_are_added_and_removed(labeled, x):
+    # A permanent guard drops anything unknown; blocks that remap labels come and go. Every call
+    # must end either remapped (label 7 arrives) or dropped (plain output), never with an error
+    # or a mixture, whatever the moment.
+    guard(labeled)
+    expected_plain = labeled.linear(x)
+    errors, outcomes = [], {"remapped": 0, "dropped": 0}
+    stop = threading.Event()
+
+    def caller():
+        while not stop.is_set():
+            try:
+                for call in (labeled, labeled.forward):
+                    result = call(x, labels=7, junk=1)
+                    if isinstance(result, tuple):
+                        assert result[1] == 7
+                        outcomes["remapped"] += 1
+                    else:
+                        assert torch.equal(result, expected_plain)
+                        outcomes["dropped"] += 1
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(exc)
+                return
+
+    def toggler():
+        for _ in range(300):
+            with patched(labeled, remap={"labels": "label_ids"}):
+                with patched(labeled, drop=["attention_mask"]):
+                    pass
+        stop.set()
+
+    threads = [threading.Thread(target=caller) for _ in range(3)] + [threading.Thread(target=toggler)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors[0]
+    assert outcomes["remapped"] > 0 and outcomes["dropped"] > 0
+    assert vars(labeled)["forward"].layers[0].kind == "guard" and len(vars(labeled)["forward"].layers) == 1
