@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ._guarded import GuardedFunction, Layer
+from ._guarded import Layer, guard_function, state_of
 from ._ledger import Report, existing_ledger
 from ._patching import add_layer, guard_class, layers_of, remove_layer, unguard_class
 from ._rules import Rules
@@ -72,7 +72,7 @@ def kwarg_guard(fn=None, /, *, remap=None, drop=None, on_unknown=None, preset=No
         return fn
     if not callable(fn):
         raise TypeError(f"kwarg_guard takes a function, a class or a module, not {type(fn).__name__}")
-    return GuardedFunction(fn, rules)
+    return guard_function(fn, rules)
 
 
 class patched:
@@ -176,8 +176,8 @@ def report(obj) -> Report:
             ledgers.extend(_class_ledgers(type(module)))
     elif isinstance(obj, type):
         ledgers.extend(_class_ledgers(obj))
-    elif isinstance(obj, GuardedFunction):
-        ledgers.append(obj.ledger)
+    elif state_of(obj) is not None:
+        ledgers.append(state_of(obj).ledger)
     else:
         raise TypeError(f"report takes a module, a guarded class or a guarded function, not {type(obj).__name__}")
     seen, records = set(), []
@@ -192,8 +192,9 @@ def _class_ledgers(cls: type) -> list:
     found = []
     fn = getattr(cls, "forward", None)
     while fn is not None and len(found) < 64:
-        if isinstance(fn, GuardedFunction):
-            found.append(fn.ledger)
+        state = state_of(fn)
+        if state is not None:
+            found.append(state.ledger)
         fn = getattr(fn, "__wrapped__", None)
     return found
 

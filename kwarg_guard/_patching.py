@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from ._guarded import GuardedForward, GuardedFunction, Layer
+from ._guarded import GuardedForward, Layer, guard_function, state_of
 from ._ledger import LOGGER
 from ._rules import Rules
 
@@ -24,9 +24,14 @@ LOCK = threading.RLock()
 _SLOTS = ("forward", "_old_forward")
 
 
+def _guard_of(module, slot: str) -> GuardedForward | None:
+    state = state_of(module.__dict__.get(slot))
+    return state if isinstance(state, GuardedForward) else None
+
+
 def _guard_slot(module) -> str | None:
     for slot in _SLOTS:
-        if isinstance(module.__dict__.get(slot), GuardedForward):
+        if _guard_of(module, slot) is not None:
             return slot
     return None
 
@@ -41,15 +46,15 @@ def _new_slot(module) -> str:
 def layers_of(module) -> tuple:
     """The guard layers on ``module`` (empty when it is not guarded)."""
     slot = _guard_slot(module)
-    return module.__dict__[slot].layers if slot else ()
+    return _guard_of(module, slot).layers if slot else ()
 
 
 def add_layer(modules: list, layer: Layer) -> None:
     """Add ``layer`` to every module, all or none."""
     with LOCK:
         built = [(module, *_with_layer(module, layer)) for module in modules]
-        for module, slot, forward in built:
-            module.__dict__[slot] = forward
+        for module, slot, guarded in built:
+            module.__dict__[slot] = guarded.forward
 
 
 def remove_layer(modules, seq: int) -> None:
@@ -60,12 +65,12 @@ def remove_layer(modules, seq: int) -> None:
             if slot is None:
                 _stranded(module, seq)
                 continue
-            current = module.__dict__[slot]
+            current = _guard_of(module, slot)
             remaining = tuple(layer for layer in current.layers if layer.seq != seq)
             if remaining == current.layers:
                 continue
             if remaining:
-                module.__dict__[slot] = GuardedForward(module, current.previous, remaining)
+                module.__dict__[slot] = GuardedForward(module, current.previous, remaining).forward
             elif current.previous:
                 module.__dict__[slot] = current.previous[0]
             elif slot == "forward":
@@ -73,13 +78,13 @@ def remove_layer(modules, seq: int) -> None:
             else:
                 # Guarded first, hooked later: the hook adopted our guard as its _old_forward and
                 # still calls it, so it must get the plain forward the guard wrapped.
-                module.__dict__[slot] = current.__wrapped__
+                module.__dict__[slot] = current.call
 
 
 def _with_layer(module, layer: Layer) -> tuple:
     slot = _guard_slot(module)
     if slot is not None:
-        current = module.__dict__[slot]
+        current = _guard_of(module, slot)
         # Also right after a shallow copy, whose guard still points at the original module:
         # rebuilding binds the layers to this module.
         return slot, GuardedForward(module, current.previous, current.layers + (layer,))
@@ -102,16 +107,19 @@ def _stranded(module, seq: int) -> None:
 _ABSENT = object()
 
 
-def guard_class(cls: type, rules: Rules) -> GuardedFunction:
+def _class_guard(cls: type):
+    state = state_of(cls.__dict__.get("forward"))
+    return state if state is not None and getattr(state, "owner", None) is cls else None
+
+
+def guard_class(cls: type, rules: Rules) -> None:
     """Replace ``cls.forward`` by a guard (a no-op when the same rules already guard it)."""
     with LOCK:
-        current = cls.__dict__.get("forward", _ABSENT)
-        if isinstance(current, GuardedFunction) and current.owner is cls and current.own_rules == rules:
-            return current
-        replaced = () if current is _ABSENT else (current,)
-        guarded = GuardedFunction(cls.forward, rules, owner=cls, replaced=replaced)
-        cls.forward = guarded
-        return guarded
+        current = _class_guard(cls)
+        if current is not None and current.own_rules == rules:
+            return
+        replaced = (cls.__dict__["forward"],) if "forward" in cls.__dict__ else ()
+        cls.forward = guard_function(cls.forward, rules, owner=cls, replaced=replaced)
 
 
 def unguard_class(cls: type) -> None:
@@ -119,8 +127,8 @@ def unguard_class(cls: type) -> None:
     from .errors import NotGuardedError
 
     with LOCK:
-        current = cls.__dict__.get("forward")
-        if not (isinstance(current, GuardedFunction) and current.owner is cls):
+        current = _class_guard(cls)
+        if current is None:
             raise NotGuardedError(f"{cls.__qualname__}.forward is not guarded by kwarg_guard(cls); nothing to undo")
         if current.replaced:
             cls.forward = current.replaced[0]

@@ -51,9 +51,10 @@ class Plan:
     guarded callable applies them itself, deleting ``drop`` from the call's own kwargs dict.
     """
 
-    __slots__ = ("drop", "remaps", "watch", "calls")
+    __slots__ = ("names", "drop", "remaps", "watch", "calls")
 
-    def __init__(self, drop, remaps, watch):
+    def __init__(self, names, drop, remaps, watch):
+        self.names = names  # the keyword set this plan is for
         self.drop = drop  # names removed
         self.remaps = remaps  # ((source, target), ...) present in this keyword set
         self.watch = watch  # dropped names to warn about once they carry a value ("warn" mode)
@@ -138,7 +139,7 @@ class Rewrite:
             strays = unknown + ignored
             if strays:
                 raise self._unexpected(strays[0], kwargs, find_origin(strays[0]))
-        plan = Plan(tuple(dropped + unknown), tuple(remaps), ())
+        plan = Plan(frozenset(kwargs), tuple(dropped + unknown), tuple(remaps), ())
         for name in dropped:
             self._note(name, DROPPED, None, kwargs[name], plan.calls)
         for name in unknown:

@@ -60,6 +60,14 @@ def x():
     return torch.ones(2, 4)
 
 
+def guard_state(module):
+    """The GuardedForward state behind a module's guarded forward (None when unguarded)."""
+    from kwarg_guard._guarded import GuardedForward, state_of
+
+    state = state_of(vars(module).get("forward"))
+    return state if isinstance(state, GuardedForward) else None
+
+
 def plain_attributes(module) -> dict:
     """A module's __dict__ as key -> object identity, to compare exact restores."""
     return {key: id(value) for key, value in vars(module).items()}

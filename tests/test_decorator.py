@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kwarg_guard import NotGuardedError, kwarg_guard, report, unguard
-from kwarg_guard._guarded import GuardedFunction
+from kwarg_guard._guarded import state_of
 
 
 @kwarg_guard(remap={"labels": "label_ids"})
@@ -101,7 +101,7 @@ class TestClassDoor:
 
         original = Net.__dict__["forward"]
         kwarg_guard(Net)
-        assert isinstance(Net.__dict__["forward"], GuardedFunction)
+        assert state_of(Net.__dict__["forward"]).owner is Net
         unguard(Net)
         assert Net.__dict__["forward"] is original
 

@@ -7,9 +7,8 @@ import pickle
 import pytest
 import torch
 
-from conftest import Labeled, Outer, plain_attributes
+from conftest import Labeled, Outer, guard_state, plain_attributes
 from kwarg_guard import NotGuardedError, guard, patched, unguard
-from kwarg_guard._guarded import GuardedForward
 
 
 class TestGuard:
@@ -25,7 +24,7 @@ class TestGuard:
         first = vars(labeled)["forward"]
         guard(labeled, drop=["junk"])
         assert vars(labeled)["forward"] is first
-        assert len(first.layers) == 1
+        assert len(guard_state(labeled).layers) == 1
 
     def test_unguard_undoes_only_the_most_recent_guard(self, labeled, x):
         guard(labeled, remap={"labels": "label_ids"})
@@ -74,15 +73,15 @@ class TestCopies:
     def test_deepcopy_stays_guarded_and_calls_its_own_parameters(self, labeled, x):
         guard(labeled, remap={"labels": "label_ids"})
         twin = copy.deepcopy(labeled)
-        assert isinstance(vars(twin)["forward"], GuardedForward)
-        assert vars(twin)["forward"].module is twin
+        assert guard_state(twin).module is twin
+        assert guard_state(twin) is not guard_state(labeled)
         assert twin(x, labels=3)[1] == 3
         self._trained_copy_differs(labeled, twin, x)
 
     def test_pickle_round_trip_stays_guarded(self, labeled, x):
         guard(labeled, remap={"labels": "label_ids"})
         loaded = pickle.loads(pickle.dumps(labeled))
-        assert vars(loaded)["forward"].module is loaded
+        assert guard_state(loaded).module is loaded
         assert loaded(x, labels=3)[1] == 3
         self._trained_copy_differs(labeled, loaded, x)
 
@@ -114,5 +113,5 @@ class TestCopies:
         twin = copy.copy(labeled)
         twin.linear = torch.nn.Linear(4, 4)
         guard(twin, drop=["junk"])
-        assert vars(twin)["forward"].module is twin
+        assert guard_state(twin).module is twin
         assert torch.equal(twin(x, labels=None, junk=1), twin.linear(x))

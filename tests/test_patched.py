@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from conftest import Labeled, Outer, plain_attributes
+from conftest import Labeled, Outer, guard_state, plain_attributes
 from kwarg_guard import kwarg_guard, patched, report, unguard
 
 
@@ -79,7 +79,7 @@ class TestPatched:
         for index in order:
             blocks[index].__exit__(None, None, None)
             remaining = [b for i, b in enumerate(blocks) if i not in order[: order.index(index) + 1]]
-            layers = vars(labeled)["forward"].layers if remaining else ()
+            layers = guard_state(labeled).layers if remaining else ()
             assert [layer.seq for layer in layers] == [b._layer.seq for b in remaining]
         assert plain_attributes(labeled) == before
 
