@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import statistics
+import time
 import timeit
 
 import torch
@@ -123,16 +124,19 @@ def main(argv=None) -> None:
     parser.add_argument("--markdown", help="replace the table between the overhead markers in this file")
     args = parser.parse_args(argv)
     results = measure(args.rounds, args.number)
-    block = f"Machine: {machine()}\n\nRounds: {args.rounds} x {args.number} calls, median.\n\n{table(results)}"
+    block = (
+        f"Measured {time.strftime('%Y-%m-%d')} on: {machine()}\n\n"
+        f"Rounds: {args.rounds} x {args.number} calls, median.\n\n{table(results)}"
+    )
     print(block)
     if args.markdown:
         with open(args.markdown) as handle:
             text = handle.read()
-        pattern = re.compile(r"(<!-- overhead:begin -->\n).*?(\n<!-- overhead:end -->)", re.S)
+        pattern = re.compile(r"(<!-- overhead:begin -->\n).*?(<!-- overhead:end -->)", re.S)
         if not pattern.search(text):
             raise SystemExit(f"{args.markdown} has no <!-- overhead:begin --> ... <!-- overhead:end --> block")
         with open(args.markdown, "w") as handle:
-            handle.write(pattern.sub(lambda m: m.group(1) + block + m.group(2), text))
+            handle.write(pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text))
 
 
 if __name__ == "__main__":
