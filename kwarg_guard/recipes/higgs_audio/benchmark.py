@@ -1,0 +1,106 @@
+"""``--benchmark``: time training steps at a given batch size and sequence length.
+
+Reports steps/s, audio tokens/s (audio-out frames the loss trains on, per second) and peak memory:
+``torch.cuda.max_memory_allocated`` on a GPU, the process's peak resident memory on a CPU. The
+batches are synthetic (random codes, filler text) but go through the real tokenizer, collator,
+model, LoRA, guard and Trainer, so what is timed is a real training step.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+from .batching import HiggsAudioBatcher, make_collator
+from .manifest import AudioSource, Utterance
+from .model import load_model, prepare_model
+from .samples import HiggsAudioDataset
+from .trainer import HiggsAudioTrainer
+
+__all__ = ["run_benchmark", "synthetic_dataset"]
+
+WARMUP_STEPS = 2
+
+
+class _StepClock(TrainerCallback):
+    def __init__(self):
+        self.starts, self.ends = [], []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.starts.append(time.perf_counter())
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.ends.append(time.perf_counter())
+
+
+def synthetic_dataset(config, tokenizer, count: int, seq_len: int, seed: int = 0):
+    """Utterances whose prompt plus audio fill about ``seq_len`` positions: half text, half audio."""
+    rng = np.random.default_rng(seed)
+    frames = max(1, seq_len // 2)
+    text = ("lorem ipsum " * seq_len)[: max(1, seq_len // 2 - 40)]
+    utterances, codes = [], []
+    for index in range(count):
+        target = rng.integers(0, config.audio_codebook_size, size=(config.audio_num_codebooks, frames))
+        utterances.append(Utterance(index + 1, text, AudioSource(inline_codes=())))
+        codes.append((target.astype(np.int64), None))
+    return HiggsAudioDataset(utterances, codes, tokenizer)
+
+
+def run_benchmark(model_args, lora_args, recipe_args, training_args) -> dict:
+    from .train import _config_and_tokenizer
+
+    demo_seed = training_args.seed if recipe_args.demo else None
+    config, tokenizer = _config_and_tokenizer(model_args, demo_seed)
+    batch_size = recipe_args.benchmark_batch_size
+    steps = recipe_args.benchmark_steps
+    dataset = synthetic_dataset(config, tokenizer, batch_size * (steps + WARMUP_STEPS), recipe_args.benchmark_seq_len)
+    model = prepare_model(load_model(model_args, demo_seed), lora_args, recipe_args.llm_gradient_checkpointing)
+    training_args.per_device_train_batch_size = batch_size
+    training_args.max_steps = steps + WARMUP_STEPS
+    training_args.save_strategy = "no"
+    training_args.logging_steps = steps + WARMUP_STEPS
+    clock = _StepClock()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    trainer = HiggsAudioTrainer(
+        model=model, args=training_args, train_dataset=dataset,
+        data_collator=HiggsAudioBatcher(make_collator(config)), callbacks=[clock],
+    )
+    trainer.train()
+    timed = [end - start for start, end in zip(clock.starts, clock.ends)][WARMUP_STEPS:]
+    seconds = sum(timed)
+    audio_frames_per_step = batch_size * (recipe_args.benchmark_seq_len // 2 + 1)  # codes + eos per sample
+    result = {
+        "model": "tiny demo model" if recipe_args.demo else model_args.model_name_or_path,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "dtype": str(next(model.parameters()).dtype),
+        "batch_size": batch_size,
+        "seq_len": recipe_args.benchmark_seq_len,
+        "timed_steps": len(timed),
+        "lora": not lora_args.full_finetune,
+        "llm_gradient_checkpointing": recipe_args.llm_gradient_checkpointing,
+        "steps_per_second": len(timed) / seconds,
+        "audio_tokens_per_second": audio_frames_per_step * len(timed) / seconds,
+        "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+        "peak_process_memory_gib": _peak_rss_gib(),
+    }
+    Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(training_args.output_dir) / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def _peak_rss_gib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)  # bytes on macOS, KiB on Linux

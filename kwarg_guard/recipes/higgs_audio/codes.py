@@ -1,0 +1,134 @@
+"""Audio to codes, once: WAVs are encoded by an audio tokenizer and cached on disk as .npy files.
+
+The cache key is the file's resolved path, size and modification time plus the encoder's
+identity, so editing a clip or changing the tokenizer re-encodes it. Files are written to a
+temporary name and renamed into place, so an interrupted run never leaves a half-written entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .manifest import AudioSource, ManifestError, Utterance, check_codes
+
+__all__ = ["AudioEncoder", "CodeCache", "HiggsAudioTokenizerEncoder", "load_codes"]
+
+
+class AudioEncoder(Protocol):
+    """Anything that turns a WAV file into a (codebooks, frames) integer array."""
+
+    identity: str
+
+    def encode(self, wav: Path) -> np.ndarray: ...
+
+
+class HiggsAudioTokenizerEncoder:
+    """The official Higgs audio tokenizer (boson_multimodal), loaded on first use.
+
+    It needs packages the training stack does not (descript-audio-codec, vector-quantize-pytorch,
+    torchaudio) and the tokenizer weights (``bosonai/higgs-audio-v2-tokenizer`` and
+    ``bosonai/hubert_base``) from the Hugging Face Hub or a local copy: see docs/higgs-audio.md.
+    """
+
+    def __init__(self, name_or_path: str, device: str = "cpu"):
+        self.name_or_path = name_or_path
+        self.device = device
+        self.identity = f"higgs-audio-tokenizer:{name_or_path}"
+        self._tokenizer = None
+
+    def _load(self):
+        if self._tokenizer is None:
+            try:
+                from boson_multimodal.audio_processing.higgs_audio_tokenizer import load_higgs_audio_tokenizer
+            except ImportError as exc:
+                raise ImportError(
+                    f"encoding WAV files needs the Higgs audio tokenizer's dependencies ({exc}). Install "
+                    "descript-audio-codec, vector-quantize-pytorch and torchaudio, or give the manifest "
+                    "precomputed audio_codes. See docs/higgs-audio.md."
+                ) from exc
+            self._tokenizer = load_higgs_audio_tokenizer(self.name_or_path, device=self.device)
+        return self._tokenizer
+
+    @property
+    def sampling_rate(self) -> int:
+        return self._load().sampling_rate
+
+    def encode(self, wav: Path) -> np.ndarray:
+        import librosa
+
+        tokenizer = self._load()
+        waveform, _ = librosa.load(str(wav), sr=tokenizer.sampling_rate)
+        codes = tokenizer.encode(waveform, tokenizer.sampling_rate)
+        return np.asarray(codes.squeeze(0).cpu().numpy(), dtype=np.int64)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        import torch
+
+        return self._load().decode(torch.as_tensor(codes).unsqueeze(0))[0, 0]
+
+
+class CodeCache:
+    """Encode each WAV of a manifest once and keep its codes under ``folder``."""
+
+    def __init__(self, folder, encoder: AudioEncoder | None):
+        self.folder = Path(folder)
+        self.encoder = encoder
+
+    def _entry(self, wav: Path) -> Path:
+        stat = wav.stat()
+        identity = self.encoder.identity if self.encoder is not None else "none"
+        key = f"{wav}|{stat.st_size}|{stat.st_mtime_ns}|{identity}"
+        return self.folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npy")
+
+    def codes_for(self, source: AudioSource) -> np.ndarray:
+        if source.inline_codes is not None:
+            return np.asarray(source.inline_codes, dtype=np.int64)
+        if source.codes_file is not None:
+            return np.load(source.codes_file).astype(np.int64)
+        entry = self._entry(source.wav)
+        if entry.exists():
+            return np.load(entry)
+        if self.encoder is None:
+            raise ValueError(f"{source.wav} needs encoding but no audio tokenizer was given (--audio_tokenizer)")
+        codes = self.encoder.encode(source.wav)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as output:
+                np.save(output, codes)
+            os.replace(temporary, entry)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        return codes
+
+
+def load_codes(utterances: list, cache: CodeCache, num_codebooks: int, codebook_size: int, manifest: Path) -> list:
+    """``[(target codes, reference codes or None), ...]`` for every utterance, encoding what needs it.
+
+    Raises:
+        ManifestError: an encoded clip has the wrong shape or range, or encoding failed; the line is named.
+    """
+    loaded = []
+    for utterance in utterances:
+        pair = []
+        for source in (utterance.audio, utterance.ref_audio):
+            if source is None:
+                pair.append(None)
+                continue
+            try:
+                codes = cache.codes_for(source)
+            except Exception as exc:  # noqa: BLE001 - the user needs the line, whatever failed
+                raise ManifestError(manifest, [(utterance.line, f"could not encode {source.describe()}: {exc}")]) from exc
+            problem = check_codes(codes, num_codebooks, codebook_size)
+            if problem:
+                raise ManifestError(manifest, [(utterance.line, f"{source.describe()}: {problem}")])
+            pair.append(codes)
+        loaded.append(tuple(pair))
+    return loaded

@@ -1,0 +1,195 @@
+"""Reading a JSONL manifest of utterances, with every problem named by its line.
+
+One JSON object per line; paths are relative to the manifest's folder::
+
+    {"text": "Words to say.", "audio": "clips/0001.wav"}
+    {"text": "Words to say.", "audio_codes": "codes/0002.npy"}
+    {"text": "...", "audio": "a.wav", "scene": "Recorded in a quiet room.", "speaker": "a warm, low voice"}
+    {"text": "...", "audio": "b.wav", "ref_audio": "ref.wav", "ref_text": "What the reference says."}
+
+``audio_codes`` / ``ref_audio_codes`` may also be inline lists (one list per codebook). The whole
+manifest is checked before anything is encoded or cached, and all problems are reported at once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ManifestError", "AudioSource", "Utterance", "read_manifest", "PLACEHOLDERS"]
+
+# Text that would put an audio placeholder into the prompt without audio for it.
+PLACEHOLDERS = ("<|AUDIO|>", "<|AUDIO_OUT|>")
+_KNOWN_FIELDS = {"text", "audio", "audio_codes", "scene", "speaker", "ref_audio", "ref_audio_codes", "ref_text"}
+
+
+class ManifestError(ValueError):
+    """A manifest has problems; ``problems`` lists ``(line, message)``."""
+
+    def __init__(self, path: Path, problems: list):
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  {path}:{line}: {message}" for line, message in problems)
+        super().__init__(f"{len(problems)} problem(s) in manifest {path}:\n{lines}")
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """Where one audio segment's codes come from: a WAV to encode, a .npy file, or inline codes."""
+
+    wav: Path | None = None
+    codes_file: Path | None = None
+    inline_codes: tuple | None = None
+
+    def describe(self) -> str:
+        return str(self.wav or self.codes_file or "inline codes")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    line: int
+    text: str
+    audio: AudioSource
+    scene: str | None = None
+    speaker: str | None = None
+    ref_audio: AudioSource | None = None
+    ref_text: str | None = None
+
+
+def read_manifest(path, num_codebooks: int, codebook_size: int) -> list:
+    """Parse and check ``path``; return ``Utterance`` s.
+
+    Raises:
+        ManifestError: listing every problem with its line number.
+        FileNotFoundError: the manifest itself does not exist.
+    """
+    path = Path(path)
+    folder = path.parent
+    utterances, problems = [], []
+    with path.open() as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            found = []
+            utterance = _parse_line(line, line_number, folder, num_codebooks, codebook_size, found)
+            problems.extend((line_number, message) for message in found)
+            if utterance is not None and not found:
+                utterances.append(utterance)
+    if not utterances and not problems:
+        problems.append((0, "the manifest has no utterances"))
+    if problems:
+        raise ManifestError(path, problems)
+    return utterances
+
+
+def _parse_line(line, line_number, folder, num_codebooks, codebook_size, problems):
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        problems.append(f"not valid JSON ({exc.msg} at column {exc.colno})")
+        return None
+    if not isinstance(record, dict):
+        problems.append(f"expected a JSON object, got {type(record).__name__}")
+        return None
+    unknown = sorted(set(record) - _KNOWN_FIELDS)
+    if unknown:
+        problems.append(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN_FIELDS))}")
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        problems.append("empty text: every utterance needs the words its audio says")
+    else:
+        _check_placeholders("text", text, problems)
+    audio = _audio_source(record, "audio", "audio_codes", folder, num_codebooks, codebook_size, problems, required=True)
+    ref_audio = _audio_source(record, "ref_audio", "ref_audio_codes", folder, num_codebooks, codebook_size, problems, required=False)
+    ref_text = record.get("ref_text")
+    if ref_text is not None:
+        if not isinstance(ref_text, str) or not ref_text.strip():
+            problems.append("ref_text is empty; give the reference's transcript or leave both ref fields out")
+        else:
+            _check_placeholders("ref_text", ref_text, problems)
+    if ref_text and ref_audio is None and not any("ref_audio" in p for p in problems):
+        problems.append("ref_text has no ref_audio or ref_audio_codes: its audio placeholder would have no audio")
+    if ref_audio is not None and not ref_text:
+        problems.append("ref_audio needs ref_text (the reference's transcript) for voice cloning")
+    for field in ("scene", "speaker"):
+        value = record.get(field)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{field} must be a string")
+        elif isinstance(value, str):
+            _check_placeholders(field, value, problems)
+    if problems:
+        return None
+    return Utterance(line_number, text.strip(), audio, record.get("scene"), record.get("speaker"), ref_audio, ref_text)
+
+
+def _check_placeholders(field, text, problems):
+    for placeholder in PLACEHOLDERS:
+        if placeholder in text:
+            problems.append(
+                f"{field} contains the audio placeholder {placeholder} with no audio for it; "
+                "remove it (the recipe adds placeholders for the audio fields itself)"
+            )
+
+
+def _audio_source(record, wav_field, codes_field, folder, num_codebooks, codebook_size, problems, required):
+    wav, codes = record.get(wav_field), record.get(codes_field)
+    if wav is not None and codes is not None:
+        problems.append(f"give {wav_field} or {codes_field}, not both")
+        return None
+    if wav is None and codes is None:
+        if required:
+            problems.append(f"no audio: give {wav_field} (a WAV path) or {codes_field} (a .npy path or inline codes)")
+        return None
+    if wav is not None:
+        if not isinstance(wav, str):
+            problems.append(f"{wav_field} must be a path string")
+            return None
+        wav_path = (folder / wav).resolve()
+        if not wav_path.is_file():
+            problems.append(f"{wav_field} file not found: {wav_path}")
+            return None
+        return AudioSource(wav=wav_path)
+    if isinstance(codes, str):
+        codes_path = (folder / codes).resolve()
+        if not codes_path.is_file():
+            problems.append(f"{codes_field} file not found: {codes_path}")
+            return None
+        try:
+            array = np.load(codes_path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
+            problems.append(f"{codes_field} file {codes_path} is not a readable .npy array ({exc})")
+            return None
+        source = AudioSource(codes_file=codes_path)
+    else:
+        try:
+            array = np.asarray(codes)
+        except ValueError:
+            array = None
+        if array is None or array.dtype == object:
+            problems.append(f"{codes_field} must be a list of equally long lists of integers (one per codebook)")
+            return None
+        source = AudioSource(inline_codes=tuple(tuple(int(v) for v in row) for row in array.tolist()) if array.ndim == 2 else None)
+    message = check_codes(array, num_codebooks, codebook_size)
+    if message:
+        problems.append(f"{codes_field}: {message}")
+        return None
+    return source
+
+
+def check_codes(array, num_codebooks: int, codebook_size: int) -> str | None:
+    """Why ``array`` is not a valid (num_codebooks, frames) code matrix, or ``None``."""
+    array = np.asarray(array)
+    if array.ndim != 2:
+        return f"codes must be 2-D (codebooks, frames), got shape {tuple(array.shape)}"
+    if array.shape[0] != num_codebooks:
+        return f"codes have {array.shape[0]} codebooks, the model has {num_codebooks}"
+    if array.shape[1] == 0:
+        return "codes have no frames"
+    if not np.issubdtype(array.dtype, np.integer):
+        return f"codes must be integers, got {array.dtype}"
+    if array.min() < 0 or array.max() >= codebook_size:
+        return f"codes must lie in [0, {codebook_size}), got [{array.min()}, {array.max()}]"
+    return None
