@@ -79,6 +79,8 @@ DEMO_DEFAULTS = [
     # The tiny model's output heads are random, unlike a real checkpoint's: adapt them too.
     "--lora_targets", "attention,mlp,audio_ffn,heads",
     "--disable_tqdm", "true",
+    # Also what makes the Trainer's DDP run on CPU processes under torchrun (gloo backend).
+    "--use_cpu", "true",
     "--generate_text", "Hello there.",
     "--generate_max_new_tokens", "24",
 ]

@@ -20,7 +20,10 @@ LORA_TARGETS = {
     "attention": r"layers\.\d+\.self_attn\.(q_proj|k_proj|v_proj|o_proj)",
     "mlp": r"layers\.\d+\.mlp\.(gate_proj|up_proj|down_proj)",
     "audio_ffn": r"layers\.\d+\.audio_mlp\.(gate_proj|up_proj|down_proj)",
-    "heads": r"audio_decoder_proj\.(text_lm_head|audio_lm_head)",
+    # Spelled so the pattern never contains "lm_head": PEFT's save_pretrained treats a target
+    # string containing "lm_head" as an embedding layer and calls get_input_embeddings(), which
+    # HiggsAudioModel does not implement.
+    "heads": r"audio_decoder_proj\.(text_lm|audio_lm)_head",
 }
 
 

@@ -91,6 +91,8 @@ def _adjust_training_arguments(training_args, recipe_args, argv):
         LOGGER.info("--gradient_checkpointing: checkpointing the LLM layers instead (see checkpointing.py)")
         training_args.gradient_checkpointing = False
         recipe_args.llm_gradient_checkpointing = True
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False  # nothing to pin to; torch warns otherwise
     if training_args.ddp_find_unused_parameters is None:
         # With the audio tower skipped every trainable parameter is used on every step.
         training_args.ddp_find_unused_parameters = False
