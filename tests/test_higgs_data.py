@@ -84,6 +84,29 @@ class TestManifestErrors:
             read_manifest(path, 4, 32)
 
 
+class TestFolderToManifest:
+    def test_wav_and_txt_pairs_become_a_readable_manifest(self, tmp_path):
+        import subprocess
+        import sys
+
+        clips = tmp_path / "clips"
+        clips.mkdir()
+        for name in ("a", "b"):
+            wav(clips / f"{name}.wav")
+            (clips / f"{name}.txt").write_text(f"words of {name}\n")
+        subprocess.run([sys.executable, "-m", "kwarg_guard.recipes.higgs_audio.manifest", str(clips), "--scene", "A quiet room."], check=True)
+        utterances = read_manifest(clips / "manifest.jsonl", 4, 32)
+        assert [u.text for u in utterances] == ["words of a", "words of b"]
+        assert utterances[0].audio.wav == (clips / "a.wav").resolve() and utterances[0].scene == "A quiet room."
+
+    def test_a_wav_without_transcript_is_named(self, tmp_path):
+        from kwarg_guard.recipes.higgs_audio.manifest import manifest_from_folder
+
+        wav(tmp_path / "lonely.wav")
+        with pytest.raises(ValueError, match="no .txt transcript next to them: lonely.wav"):
+            manifest_from_folder(tmp_path)
+
+
 class TestCodeCache:
     def test_wavs_are_encoded_once_and_cached(self, tmp_path):
         data = tmp_path / "data"

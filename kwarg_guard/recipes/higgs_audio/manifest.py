@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ManifestError", "AudioSource", "Utterance", "read_manifest", "PLACEHOLDERS"]
+__all__ = ["ManifestError", "AudioSource", "Utterance", "read_manifest", "manifest_from_folder", "PLACEHOLDERS"]
 
 # Text that would put an audio placeholder into the prompt without audio for it.
 PLACEHOLDERS = ("<|AUDIO|>", "<|AUDIO_OUT|>")
@@ -193,3 +193,40 @@ def check_codes(array, num_codebooks: int, codebook_size: int) -> str | None:
     if array.min() < 0 or array.max() >= codebook_size:
         return f"codes must lie in [0, {codebook_size}), got [{array.min()}, {array.max()}]"
     return None
+
+
+def manifest_from_folder(folder, scene: str | None = None, speaker: str | None = None) -> list:
+    """Manifest lines for a folder of ``name.wav`` + ``name.txt`` (the transcript) pairs.
+
+    Raises:
+        ValueError: a WAV without a transcript, or no WAV at all.
+    """
+    folder = Path(folder)
+    wavs = sorted(folder.glob("*.wav"))
+    if not wavs:
+        raise ValueError(f"no .wav files in {folder}")
+    missing = [w.name for w in wavs if not w.with_suffix(".txt").is_file()]
+    if missing:
+        raise ValueError(f"{len(missing)} WAV file(s) have no .txt transcript next to them: {', '.join(missing[:5])}")
+    lines = []
+    for wav in wavs:
+        record = {"text": wav.with_suffix(".txt").read_text().strip(), "audio": wav.name}
+        if scene:
+            record["scene"] = scene
+        if speaker:
+            record["speaker"] = speaker
+        lines.append(json.dumps(record, ensure_ascii=False))
+    return lines
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a manifest for a folder of name.wav + name.txt pairs.")
+    parser.add_argument("folder")
+    parser.add_argument("--scene", help="scene description for every line (e.g. 'Recorded in a quiet room.')")
+    parser.add_argument("--speaker", help="speaker description for every line")
+    arguments = parser.parse_args()
+    output = Path(arguments.folder) / "manifest.jsonl"
+    output.write_text("\n".join(manifest_from_folder(arguments.folder, arguments.scene, arguments.speaker)) + "\n")
+    print(f"wrote {output}")
