@@ -6,13 +6,17 @@ One rewrite of a call's keywords (remap, drop, refuse), behind three doors:
 * ``with patched(model):`` — for one block, restored exactly on exit;
 * ``guard(model)`` / ``unguard(model)`` — until undone, surviving deepcopy, pickle, torch.save.
 
-``report(model)`` says what was dropped or remapped, how often, and who passed it.
+``report(model)`` says what was dropped or remapped, how often, and who passed it;
+``explain(model, **inputs)`` dry-runs a call and says what each forward would receive.
+``install(preset)`` guards a library's class as soon as it is imported.
 """
 
 from ._doors import guard, kwarg_guard, patched, report, unguard
+from ._explain import Explanation, explain
+from ._install import install, installed, uninstall
 from ._ledger import KeywordRecord, Report
 from .errors import NotGuardedError, UnexpectedKeywordError, UnexpectedKeywordWarning
-from .presets import Preset, available_presets, get_preset, register_preset
+from .presets import Preset, available_presets, get_preset, preset_problems, register_preset
 
 __all__ = [
     "kwarg_guard",
@@ -20,12 +24,18 @@ __all__ = [
     "guard",
     "unguard",
     "report",
+    "explain",
+    "Explanation",
+    "install",
+    "uninstall",
+    "installed",
     "Report",
     "KeywordRecord",
     "Preset",
     "register_preset",
     "get_preset",
     "available_presets",
+    "preset_problems",
     "UnexpectedKeywordError",
     "UnexpectedKeywordWarning",
     "NotGuardedError",

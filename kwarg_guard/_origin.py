@@ -24,7 +24,8 @@ class Origin:
 
     Attributes:
         where: ``path/file.py:LINE Qual.name`` of the frame that named the keyword.
-        via: the frames between it and the forward that only passed ``**kwargs`` on.
+        via: the frames between it and the forward that only passed ``**kwargs`` on, in call
+            order (outermost first).
     """
 
     where: str
@@ -54,18 +55,18 @@ def find_origin(keyword: str, skip: int = 1) -> Origin:
         if not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
             kind, names = _pending_call(frame.f_code, frame.f_lasti)
             if kind == "named" and keyword in names:
-                return Origin(_describe(frame), tuple(via))
+                return Origin(_describe(frame), tuple(reversed(via)))
             if kind == "unpack":
                 if not _received_in_var_keyword(frame, keyword):
-                    return Origin(_describe(frame), tuple(via))
+                    return Origin(_describe(frame), tuple(reversed(via)))
                 if not _is_torch_call_machinery(frame):
                     via.append(_describe(frame))
             elif via:
                 # The keyword reached a forwarding frame from a call that does not name it
-                # (a default, a partial): the last forwarding frame is the best we can say.
-                return Origin(via[-1], tuple(via[:-1]))
+                # (a default, a partial): the outermost forwarding frame is the best we can say.
+                return Origin(via[-1], tuple(reversed(via[:-1])))
         frame = frame.f_back
-    return Origin(via[-1], tuple(via[:-1])) if via else UNKNOWN
+    return Origin(via[-1], tuple(reversed(via[:-1]))) if via else UNKNOWN
 
 
 def _received_in_var_keyword(frame, keyword: str) -> bool:

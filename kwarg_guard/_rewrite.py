@@ -88,7 +88,7 @@ class Rewrite:
     def __call__(self, kwargs: dict) -> dict:
         """Rewrite ``kwargs`` in place (it is the call's own ``**kwargs`` dict) and return it."""
         if torch.compiler.is_compiling():
-            return self._static(kwargs)
+            return self.preview(kwargs)
         key = tuple(kwargs)
         plan = self._plans.get(key)
         if plan is None:
@@ -104,36 +104,71 @@ class Rewrite:
             self._apply_remaps(plan.remaps, kwargs)
         return kwargs
 
-    def _static(self, kwargs: dict) -> dict:
-        # Under torch.compile: the same result, built from the rules alone so dynamo can trace
-        # it without graph breaks; nothing is counted or logged from inside a compiled graph.
+    def _kind(self, name: str) -> str:
+        """What the rules make of one keyword name: remap, drop, pass, ignored or unknown."""
+        if name in self._remap:
+            return "remap"
+        if name in self.rules.drop:
+            return "drop"
+        if name in self.passthrough:
+            return "pass"
+        # typed **kwargs (transformers 5): the call cannot fail, but the forward will not use it.
+        return "ignored" if self.accepted.var_keyword else "unknown"
+
+    def preview(self, kwargs: dict) -> dict:
+        """The rewritten keywords, from the rules alone: nothing counted, logged or warned.
+
+        Used under torch.compile (dynamo traces it without graph breaks) and by explain().
+        """
         out = {}
         for name, value in kwargs.items():
-            if name in self._remap or name in self.rules.drop:
-                continue
-            if name not in self.passthrough and self.rules.mode == "raise":
+            kind = self._kind(name)
+            if kind in ("ignored", "unknown") and self.rules.mode == "raise":
                 raise self._unexpected(name, kwargs, origin=None)
-            if name in self.passthrough or self.accepted.var_keyword:
+            if kind in ("pass", "ignored"):
                 out[name] = value
         for source, target in self.rules.remap:
             if kwargs.get(source) is not None and out.get(target) is None:
                 out[target] = kwargs[source]
         return out
 
-    def _plan(self, kwargs: dict) -> Plan:
-        keep, remaps, dropped, unknown, ignored = [], [], [], [], []
-        for name in kwargs:
-            if name in self._remap:
-                remaps.append((name, self._remap[name]))
-            elif name in self.rules.drop:
-                dropped.append(name)
-            elif name in self.passthrough:
-                keep.append(name)
-            elif self.accepted.var_keyword:
-                # typed **kwargs (transformers 5): the call cannot fail, but the forward will not
-                # use this keyword, which is worth saying once.
-                ignored.append(name)
+    def decide(self, kwargs: dict) -> dict:
+        """Keyword -> what this guard does with it, in words (for explain())."""
+        decisions = {}
+        for name, value in kwargs.items():
+            kind = self._kind(name)
+            if kind == "remap":
+                target = self._remap[name]
+                if value is None:
+                    decisions[name] = DROPPED_NONE
+                elif kwargs.get(target) is not None:
+                    decisions[name] = f"{KEPT_TARGET}: keeps {target!r}"
+                else:
+                    decisions[name] = f"{REMAPPED} -> {target!r}"
+            elif kind == "drop":
+                decisions[name] = DROPPED
+            elif kind == "pass":
+                decisions[name] = "passes"
+            elif self.rules.mode == "raise":
+                decisions[name] = "raises TypeError"
+            elif kind == "ignored":
+                decisions[name] = f"passes; {IGNORED}"
             else:
+                warns = self.rules.mode == "warn" and value is not None
+                decisions[name] = DROPPED + (" with a warning" if warns else "")
+        return decisions
+
+    def _plan(self, kwargs: dict) -> Plan:
+        remaps, dropped, unknown, ignored = [], [], [], []
+        for name in kwargs:
+            kind = self._kind(name)
+            if kind == "remap":
+                remaps.append((name, self._remap[name]))
+            elif kind == "drop":
+                dropped.append(name)
+            elif kind == "ignored":
+                ignored.append(name)
+            elif kind == "unknown":
                 unknown.append(name)
         if self.rules.mode == "raise":
             strays = unknown + ignored

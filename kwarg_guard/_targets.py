@@ -9,7 +9,32 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["find_targets", "describe_target", "check_module"]
+__all__ = ["find_targets", "describe_target", "check_module", "PEFT_BASE_MODEL", "ModelsWrappedBy"]
+
+
+class ModelsWrappedBy:
+    """A target that names modules by what holds them: the ``attribute`` of every module whose
+    class is called ``holder`` (matched on the MRO by name, nothing imported). Picklable data,
+    so presets can carry it."""
+
+    def __init__(self, holder: str, attribute: str):
+        self.holder, self.attribute = holder, attribute
+
+    def find(self, root) -> list:
+        found = []
+        for module in root.modules():
+            if any(cls.__name__ == self.holder for cls in type(module).__mro__):
+                inner = getattr(module, self.attribute, None)
+                if isinstance(inner, torch.nn.Module) and inner not in found:
+                    found.append(inner)
+        return found
+
+    def __repr__(self):
+        return f"the {self.attribute!r} of every {self.holder}"
+
+
+# PEFT's tuners (LoraModel, IA3Model, ... all BaseTuner) keep the model they adapt in ``.model``.
+PEFT_BASE_MODEL = ModelsWrappedBy("BaseTuner", "model")
 
 def check_module(obj, door: str) -> torch.nn.Module:
     if not isinstance(obj, torch.nn.Module):
@@ -18,6 +43,13 @@ def check_module(obj, door: str) -> torch.nn.Module:
             "to guard a function or a class use @kwarg_guard or kwarg_guard(SomeClass)"
         )
     return obj
+
+
+def _unwrap_compiled(module: torch.nn.Module) -> torch.nn.Module:
+    optimized = getattr(getattr(getattr(torch, "_dynamo", None), "eval_frame", None), "OptimizedModule", ())
+    while optimized and isinstance(module, optimized):
+        module = module._orig_mod
+    return module
 
 
 def _unwrap_containers(module: torch.nn.Module) -> torch.nn.Module:
@@ -43,8 +75,11 @@ def find_targets(root: torch.nn.Module, target) -> list:
     """
     if target is None:
         return [_unwrap_containers(root)]
-    matches = _matcher(target)
-    found = [module for module in root.modules() if matches(module)]
+    if isinstance(target, ModelsWrappedBy):
+        found = target.find(root)
+    else:
+        matches = _matcher(target)
+        found = [module for module in root.modules() if matches(module)]
     if not found:
         raise LookupError(
             f"target {describe_target(target)} matched no module inside {type(root).__name__}; "
@@ -54,6 +89,8 @@ def find_targets(root: torch.nn.Module, target) -> list:
 
 
 def describe_target(target) -> str:
+    if isinstance(target, ModelsWrappedBy):
+        return repr(target)
     if isinstance(target, type):
         return target.__qualname__
     if isinstance(target, tuple):

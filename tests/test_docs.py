@@ -6,16 +6,18 @@ from pathlib import Path
 import pytest
 
 import kwarg_guard._doors
+import kwarg_guard._explain
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def test_docstring_examples():
-    result = doctest.testmod(kwarg_guard._doors, optionflags=doctest.ELLIPSIS)
+@pytest.mark.parametrize("module", [kwarg_guard._doors, kwarg_guard._explain], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.parametrize("name", ["how-it-works.md"])
+@pytest.mark.parametrize("name", ["how-it-works.md", "troubleshooting.md"])
 def test_markdown_examples(name):
     result = doctest.testfile(str(DOCS / name), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

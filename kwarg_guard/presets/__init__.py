@@ -1,16 +1,35 @@
-"""Named bundles of guard options.
+"""Named bundles of guard options, open to other packages.
 
 A preset is data for the one rewrite (``remap``, ``drop``, ``on_unknown``, ``target``), never
-code of its own. Built-in presets live in this package; ``register_preset`` adds more.
+code of its own. Built-in presets live in this package; ``register_preset`` adds more at run
+time, and installed distributions contribute presets through the entry-point group
+``kwarg_guard.presets``::
+
+    # pyproject.toml of a third-party package
+    [project.entry-points."kwarg_guard.presets"]
+    my_model = "my_package.guard_presets:MY_MODEL"   # a Preset, a list of them, or a function returning either
+
+Entry points are read on the first lookup. One that fails to load or gives something that is
+not a ``Preset`` is skipped and reported (``preset_problems()`` and a warning on the
+``kwarg_guard`` logger) with its distribution's name; the other presets keep working.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import logging
+import threading
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["Preset", "register_preset", "get_preset", "available_presets"]
+__all__ = [
+    "Preset", "register_preset", "get_preset", "available_presets", "preset_problems", "reload_entry_points",
+    "ENTRY_POINT_GROUP",
+]
+
+ENTRY_POINT_GROUP = "kwarg_guard.presets"
+_LOGGER = logging.getLogger("kwarg_guard")
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,10 @@ class Preset:
 
 
 _REGISTRY: dict = {}
+_FROM_ENTRY_POINTS: dict = {}
+_PROBLEMS: list = []
+_DISCOVERY = {"done": False}
+_DISCOVERY_LOCK = threading.Lock()
 
 
 def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
@@ -62,13 +85,15 @@ def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
         raise TypeError(f"register_preset takes a kwarg_guard.presets.Preset, not {type(preset).__name__}")
     if preset.name in _REGISTRY and not replace:
         raise ValueError(f"a preset named {preset.name!r} is already registered; pass replace=True to override it")
+    _validate(preset)
     _REGISTRY[preset.name] = preset
     return preset
 
 
 def available_presets() -> dict:
-    """Name -> ``Preset`` for every registered preset."""
-    return dict(_REGISTRY)
+    """Name -> ``Preset`` for every preset: built-in, registered and from entry points."""
+    _discover()
+    return {**_FROM_ENTRY_POINTS, **_REGISTRY}
 
 
 def get_preset(name: str) -> Preset:
@@ -77,11 +102,70 @@ def get_preset(name: str) -> Preset:
     Raises:
         ValueError: no such preset; the message lists the known ones.
     """
+    presets = available_presets()
     try:
-        return _REGISTRY[name]
+        return presets[name]
     except (KeyError, TypeError):
-        known = ", ".join(sorted(_REGISTRY)) or "none"
+        known = ", ".join(sorted(presets)) or "none"
         raise ValueError(f"unknown preset {name!r}; known presets: {known}") from None
 
 
-from . import higgs_audio as _higgs_audio  # noqa: E402  (registers itself)
+def preset_problems() -> list:
+    """Entry points that could not be used, as ``"<distribution>: <problem>"`` lines."""
+    _discover()
+    return list(_PROBLEMS)
+
+
+def reload_entry_points() -> None:
+    """Read the ``kwarg_guard.presets`` entry points again (after installing a package)."""
+    with _DISCOVERY_LOCK:
+        _DISCOVERY["done"] = False
+    _discover()
+
+
+def _discover() -> None:
+    with _DISCOVERY_LOCK:
+        if _DISCOVERY["done"]:
+            return
+        _DISCOVERY["done"] = True
+        _FROM_ENTRY_POINTS.clear()
+        _PROBLEMS.clear()
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            for problem in _load_entry_point(entry_point):
+                _PROBLEMS.append(problem)
+                _LOGGER.warning("preset entry point skipped: %s", problem)
+
+
+def _load_entry_point(entry_point) -> list:
+    distribution = getattr(getattr(entry_point, "dist", None), "name", None) or "an unknown distribution"
+    where = f"{distribution}: entry point {entry_point.name!r} ({entry_point.value})"
+    try:
+        loaded = entry_point.load()
+        if callable(loaded) and not isinstance(loaded, Preset):
+            loaded = loaded()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+        return [f"{where} failed to load: {type(exc).__name__}: {exc}"]
+    presets = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
+    problems = []
+    for preset in presets:
+        if not isinstance(preset, Preset):
+            problems.append(f"{where} gave {type(preset).__name__}, not a kwarg_guard.presets.Preset")
+        elif preset.name in _REGISTRY or preset.name in _FROM_ENTRY_POINTS:
+            problems.append(f"{where} defines preset {preset.name!r}, which already exists; kept the first")
+        else:
+            try:
+                _validate(preset)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"{where} has a malformed preset {preset.name!r}: {exc}")
+            else:
+                _FROM_ENTRY_POINTS[preset.name] = preset
+    return problems
+
+
+def _validate(preset: Preset) -> None:
+    from .._rules import Rules
+
+    Rules.from_options(dict(preset.remap), preset.drop, preset.on_unknown)
+
+
+from . import builtin as _builtin  # noqa: E402,F401  (registers the built-in presets)

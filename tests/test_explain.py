@@ -1,0 +1,101 @@
+"""explain(model, **inputs): a dry call that computes nothing and says, per forward reached, what
+arrived, from whom, and what happens to it with and without the guard."""
+
+import pytest
+import torch
+
+from conftest import Labeled, Outer, plain_attributes
+from kwarg_guard import explain, guard, patched, report
+
+
+class Exploding(torch.nn.Module):
+    """A forward that must never run during explain()."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x, label_ids=None):
+        raise AssertionError("the dry run computed")
+
+
+class KwargsWrapper(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args, **kwargs):
+        return self.inner(*args, labels=None, **kwargs)
+
+
+class FailingWrapper(torch.nn.Module):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+        self.inner = Exploding()
+
+    def forward(self, *args, **kwargs):
+        raise self.error
+
+
+class TestDryRun:
+    def test_stops_before_the_first_forward_that_names_its_parameters(self, x):
+        model = KwargsWrapper(Exploding())
+        explanation = explain(model, x, token_type_ids=torch.zeros(1))
+        assert explanation.stopped_at == "Exploding.forward"
+        labels = explanation.find("Exploding.forward", "labels")
+        assert (labels.unguarded, labels.guarded, labels.has_guard) == ("raises TypeError", "dropped", False)
+        assert labels.origin.where.endswith("KwargsWrapper.forward")
+        token = explanation.find("Exploding.forward", "token_type_ids")
+        assert token.origin.where.endswith("test_stops_before_the_first_forward_that_names_its_parameters")
+        assert [v.split()[-1] for v in token.origin.via] == ["KwargsWrapper.forward"]
+
+    def test_reports_what_the_installed_guard_does(self, x):
+        inner = Exploding()
+        model = KwargsWrapper(inner)
+        guard(model, target=Exploding, remap={"labels": "label_ids"}, on_unknown="raise")
+        explanation = explain(model, x, label_ids=torch.ones(1), junk=1)
+        rows = {r.keyword: r for r in explanation.at("Exploding.forward")}
+        assert rows["labels"].guarded == "dropped (None)" and rows["labels"].has_guard
+        assert rows["junk"].guarded == "raises TypeError"
+        assert rows["label_ids"].guarded == "passes"
+
+    def test_changes_no_parameter_no_dict_and_no_guard_counter(self, x):
+        model = KwargsWrapper(Exploding())
+        guard(model, target=Exploding)
+        weights = {n: p.clone() for n, p in model.named_parameters()}
+        attributes = [plain_attributes(m) for m in model.modules()]
+        before = list(report(model))
+        explain(model, x, junk=1)
+        assert all(torch.equal(weights[n], p) for n, p in model.named_parameters())
+        assert [plain_attributes(m) for m in model.modules()] == attributes
+        assert list(report(model)) == before
+
+    def test_an_error_from_the_model_is_re_raised_unchanged(self, x):
+        error = ValueError("the batch is malformed for a reason of its own")
+        model = FailingWrapper(error)
+        attributes = [plain_attributes(m) for m in model.modules()]
+        with pytest.raises(ValueError) as caught:
+            explain(model, x)
+        assert caught.value is error
+        assert [plain_attributes(m) for m in model.modules()] == attributes
+
+    def test_table_lists_notable_keywords_and_the_rest_on_one_line(self, x):
+        table = str(explain(Outer(Labeled()), x, attention_mask=torch.ones(2, 4)))
+        assert "Labeled.forward [inner] (the dry run stopped before it ran)" in table
+        assert "labels" in table and "raises TypeError" in table and "dropped (with a default guard)" in table
+        assert "passes: attention_mask" in table
+
+    def test_refuses_what_is_not_a_module(self):
+        with pytest.raises(TypeError, match="takes a torch.nn.Module"):
+            explain(lambda x: x)
+
+
+def test_explain_names_peft_on_a_real_peft_model():
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(Labeled(), LoraConfig(target_modules=["linear"], r=2))
+    explanation = explain(peft_model, torch.ones(2, 4), labels=torch.ones(1))
+    row = explanation.find("Labeled.forward", "labels")
+    assert row.unguarded == "raises TypeError"
+    assert explanation.stopped_at == "Labeled.forward"
