@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from ._guarded import state_of
 from ._ledger import value_kind

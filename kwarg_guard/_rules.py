@@ -128,7 +128,7 @@ def _check_no_chain(remap: Mapping) -> None:
             raise ValueError(
                 f"remap chains {source!r} -> {target!r} -> {remap[target]!r}"
                 + (" (a cycle)" if remap[target] == source else "")
-                + f"; map each source straight to its final name"
+                + "; map each source straight to its final name"
             )
 
 

@@ -118,7 +118,6 @@ def roberta_token_cls():
 
 
 def higgs_causal():
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
 
     from kwarg_guard.recipes.higgs_audio.tiny import tiny_model
 

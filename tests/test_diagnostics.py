@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import Labeled, Outer
-from kwarg_guard import UnexpectedKeywordError, UnexpectedKeywordWarning, guard, patched, report
+from kwarg_guard import UnexpectedKeywordError, UnexpectedKeywordWarning, patched, report
 
 
 class Forwarder(torch.nn.Module):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import Labeled, Outer, plain_attributes
-from kwarg_guard import explain, guard, patched, report
+from kwarg_guard import explain, guard, report
 
 
 class Exploding(torch.nn.Module):

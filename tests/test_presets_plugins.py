@@ -6,7 +6,6 @@ import sys
 import textwrap
 
 import pytest
-import torch
 
 from conftest import needs_boson
 from kwarg_guard import (

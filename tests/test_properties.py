@@ -58,7 +58,6 @@ def accepted_names(params, varkw):
 
 def check_received(received, params, varkw, kwargs, dropped_ok=True):
     accepted = accepted_names(params, varkw)
-    named = {n for n, _ in params}
     for name, value in kwargs.items():
         if name in accepted:
             assert received[name] is value

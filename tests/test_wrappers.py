@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 from accelerate.hooks import ModelHook, add_hook_to_module, remove_hook_from_module
 
-from conftest import TRANSFORMERS_MAJOR, Labeled, Outer, plain_attributes
+from conftest import TRANSFORMERS_MAJOR, Labeled, plain_attributes
 from kwarg_guard import UnexpectedKeywordError, guard, patched, unguard
 
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .manifest import AudioSource, ManifestError, Utterance, check_codes
+from .manifest import AudioSource, ManifestError, check_codes
 
 __all__ = ["AudioEncoder", "CodeCache", "HiggsAudioTokenizerEncoder", "load_codes"]
 
@@ -42,7 +42,8 @@ class HiggsAudioTokenizerEncoder:
         self.identity = f"higgs-audio-tokenizer:{name_or_path}"
         self._tokenizer = None
 
-    def _load(self):
+    def load(self):
+        """Load the tokenizer now (it loads on first use otherwise); returns it."""
         if self._tokenizer is None:
             try:
                 from boson_multimodal.audio_processing.higgs_audio_tokenizer import load_higgs_audio_tokenizer
@@ -57,12 +58,12 @@ class HiggsAudioTokenizerEncoder:
 
     @property
     def sampling_rate(self) -> int:
-        return self._load().sampling_rate
+        return self.load().sampling_rate
 
     def encode(self, wav: Path) -> np.ndarray:
         import librosa
 
-        tokenizer = self._load()
+        tokenizer = self.load()
         waveform, _ = librosa.load(str(wav), sr=tokenizer.sampling_rate)
         codes = tokenizer.encode(waveform, tokenizer.sampling_rate)
         return np.asarray(codes.squeeze(0).cpu().numpy(), dtype=np.int64)
@@ -70,7 +71,7 @@ class HiggsAudioTokenizerEncoder:
     def decode(self, codes: np.ndarray) -> np.ndarray:
         import torch
 
-        return self._load().decode(torch.as_tensor(codes).unsqueeze(0))[0, 0]
+        return self.load().decode(torch.as_tensor(codes).unsqueeze(0))[0, 0]
 
 
 class CodeCache:

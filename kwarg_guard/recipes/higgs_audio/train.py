@@ -175,7 +175,7 @@ def _generate(base, tokenizer, recipe_args, model_args, output_dir):
     if not recipe_args.demo and importlib.util.find_spec("boson_multimodal.audio_processing.higgs_audio_tokenizer"):
         try:
             decoder = HiggsAudioTokenizerEncoder(model_args.audio_tokenizer)
-            decoder.sampling_rate  # loads it, or raises
+            decoder.load()
         except Exception as exc:  # noqa: BLE001 - decoding is optional; the codes are saved anyway
             LOGGER.warning("not decoding the generated codes to WAV: %s", exc)
             decoder = None
