@@ -5,7 +5,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from kwarg_guard.recipes.higgs_audio import main
+from kwarg_guard.recipes.higgs_audio import _finish_distributed, main
 
 if __name__ == "__main__":
     output = sys.argv[1]
@@ -15,3 +15,4 @@ if __name__ == "__main__":
     ])
     weights = {name: p.detach().cpu() for name, p in result.model.named_parameters() if "lora_" in name}
     torch.save({"world_size": dist.get_world_size(), "weights": weights}, f"{output}/rank{dist.get_rank()}.pt")
+    _finish_distributed()

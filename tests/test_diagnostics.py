@@ -68,6 +68,20 @@ class TestOrigin:
         assert len(kwarg_guard_logs(caplog)) == 2
 
 
+    def test_the_stack_walk_runs_only_on_first_sight(self, labeled, x, monkeypatch):
+        from kwarg_guard import _rewrite
+
+        walks = []
+        real = _rewrite.find_origin
+        monkeypatch.setattr(_rewrite, "find_origin", lambda *a, **k: walks.append(a) or real(*a, **k))
+        with patched(labeled, remap={"labels": "label_ids"}):
+            for _ in range(50):
+                labeled(x, junk=1)
+                labeled(x, labels=2)
+        assert sorted(name for name, *_ in walks) == ["junk", "labels"]
+        assert report(labeled).find("junk").count == 50 and report(labeled).find("labels").count == 50
+
+
 class TestReport:
     def test_records_keyword_action_count_value_kind_and_origin(self, labeled, x):
         with patched(labeled, remap={"labels": "label_ids"}):

@@ -100,6 +100,44 @@ class TestAdapter:
         assert any(merged.glob("*.safetensors"))
 
 
+class TestTrainingOptions:
+    def test_full_finetune_trains_base_weights_without_peft(self, tmp_path):
+        from kwarg_guard.recipes.higgs_audio import main
+        from kwarg_guard.recipes.higgs_audio.tiny import tiny_model
+
+        result = main(["--demo", "--output_dir", str(tmp_path), "--num_train_epochs", "1", "--full_finetune", "--generate_text", ""])
+        assert not hasattr(result.model, "peft_config")
+        before = dict(tiny_model(0).named_parameters())
+        after = dict(result.model.named_parameters())
+        assert not torch.equal(before["layers.0.self_attn.q_proj.weight"], after["layers.0.self_attn.q_proj.weight"])
+        assert (tmp_path / "model.safetensors").is_file()
+
+    def test_checkpoints_and_resume_are_the_trainers(self, tmp_path):
+        from kwarg_guard.recipes.higgs_audio import main
+
+        common = ["--demo", "--output_dir", str(tmp_path), "--generate_text", "", "--save_strategy", "steps", "--save_steps", "4"]
+        main([*common, "--max_steps", "4"])
+        checkpoint = tmp_path / "checkpoint-4"
+        assert (checkpoint / "adapter_model.safetensors").is_file() and (checkpoint / "trainer_state.json").is_file()
+        result = main([*common, "--max_steps", "8", "--resume_from_checkpoint", str(checkpoint)])
+        assert result.trainer.state.global_step == 8
+        steps = [e["step"] for e in result.trainer.state.log_history if "loss" in e]
+        assert steps[:4] == [1, 2, 3, 4] and steps[-1] == 8
+
+    def test_console_script_is_installed(self):
+        script = Path(sys.executable).parent / "kwarg-guard-higgs-audio"
+        completed = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+        assert completed.returncode == 0 and "--train_manifest" in completed.stdout and "--lora_targets" in completed.stdout
+
+    def test_json_config_file(self, tmp_path):
+        from kwarg_guard.recipes.higgs_audio.arguments import parse_arguments
+
+        config = tmp_path / "run.json"
+        config.write_text(json.dumps({"demo": True, "output_dir": str(tmp_path / "out"), "lora_r": 4, "full_finetune": False}))
+        _, _, lora_args, recipe_args, _ = parse_arguments([str(config)])
+        assert recipe_args.demo and lora_args.lora_r == 4
+
+
 class TestConfigurationAndBenchmark:
     def test_yaml_config_file(self, tmp_path):
         from kwarg_guard.recipes.higgs_audio.arguments import parse_arguments

@@ -15,6 +15,24 @@ audio cross-entropy), ``checkpointing`` (activation checkpointing of the LLM lay
 
 
 def main(argv=None):
+    """Run the recipe in this process; returns a ``RunResult`` (trainer, model, output folder)."""
     from .train import main as _main
 
     return _main(argv)
+
+
+def cli(argv=None) -> int:
+    """The command-line entry point: ``main``, then a clean exit of a torchrun/accelerate process."""
+    result = main(argv)
+    _finish_distributed()
+    return 0 if result is not None else 1
+
+
+def _finish_distributed():
+    # Leaving the interpreter with a live gloo/NCCL group can abort one rank while another is still
+    # saving ("terminate called without an active exception"): wait for all, then tear it down.
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

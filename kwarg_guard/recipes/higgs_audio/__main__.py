@@ -1,7 +1,6 @@
 import sys
 
-from . import main
+from . import cli
 
 if __name__ == "__main__":
-    result = main()
-    sys.exit(0 if result is not None else 1)
+    sys.exit(cli())

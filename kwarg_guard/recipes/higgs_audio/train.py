@@ -67,6 +67,8 @@ def main(argv=None) -> RunResult:
         text_loss_weight=recipe_args.text_loss_weight,
         audio_loss_weight=recipe_args.audio_loss_weight,
     )
+    if training_args.resume_from_checkpoint:
+        _allow_rng_state_loading()
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model()
     trainer.save_state()
@@ -98,6 +100,17 @@ def _adjust_training_arguments(training_args, recipe_args, argv):
         training_args.ddp_find_unused_parameters = False
     if not any(a == "--report_to" or a.startswith("--report_to=") for a in argv):
         training_args.report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+
+
+def _allow_rng_state_loading():
+    # transformers 4.46 reads its own checkpoint-*/rng_state.pth with torch.load's default, which
+    # is weights_only=True since torch 2.6; the file holds numpy's RNG state, so resuming fails
+    # with "Unsupported global: numpy._core.multiarray._reconstruct". Allow exactly those types.
+    import numpy
+
+    torch.serialization.add_safe_globals(
+        [numpy._core.multiarray._reconstruct, numpy.ndarray, numpy.dtype, numpy.dtypes.UInt32DType]
+    )
 
 
 def _config_and_tokenizer(model_args, demo_seed):
