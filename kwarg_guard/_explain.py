@@ -21,6 +21,7 @@ from ._patching import LOCK
 from ._rewrite import Rewrite
 from ._rules import Rules
 from ._signature import accepted_keywords
+from ._table import render_table
 from ._targets import _unwrap_compiled, check_module
 
 __all__ = ["explain", "Explanation", "ExplainedKeyword"]
@@ -68,15 +69,13 @@ class Explanation(tuple):
             out.append(f"{forward} [{module or 'the model'}]{stopped}")
             notable = [r for r in rows if not (r.unguarded == "passes" and r.guarded == "passes")]
             if notable:
-                header = ("  keyword", "value", "passed by", "unguarded", "with the guard")
+                header = ("keyword", "value", "passed by", "unguarded", "with the guard")
                 table = [
-                    (f"  {r.keyword}", r.value, str(r.origin), r.unguarded,
+                    (r.keyword, r.value, str(r.origin), r.unguarded,
                      r.guarded if r.has_guard else f"{r.guarded} (with a default guard)")
                     for r in notable
                 ]
-                widths = [max(len(line[i]) for line in (header, *table)) for i in range(len(header))]
-                for line in (header, *table):
-                    out.append("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+                out.extend(render_table(header, table, indent="  "))
             passing = [r.keyword for r in rows if r.unguarded == "passes" and r.guarded == "passes"]
             if passing:
                 out.append(f"  passes: {', '.join(passing)}")

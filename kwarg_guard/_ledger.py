@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass
 
 from ._origin import Origin
+from ._table import render_table
 
 __all__ = ["Ledger", "KeywordRecord", "Report", "ledger_for", "existing_ledger", "LOGGER"]
 
@@ -89,10 +90,7 @@ class Report(tuple):
             )
             for r in self
         ]
-        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
-        lines.insert(1, "  ".join("-" * width for width in widths))
-        return "\n".join(lines)
+        return "\n".join(render_table(header, rows))
 
     def find(self, keyword: str, action: str | None = None) -> "KeywordRecord | None":
         """The first record for ``keyword`` (and ``action`` when given), or ``None``."""

@@ -371,12 +371,14 @@ def trainer_num_items_in_batch():
     )
 
 
+_HEADLESS_UNDER_PEFT_021 = {"5": "peft 0.21 refuses a headless model under CAUSAL_LM (no prepare_inputs_for_generation)"}
+
 CASES = [
     Case("peft-causal-llama", "LlamaModel (headless)", "PeftModelForCausalLM", "labels", "peft#2243", llama_causal,
-         not_applicable={"5": "peft 0.21 refuses a headless model under CAUSAL_LM (no prepare_inputs_for_generation)"},
+         not_applicable=_HEADLESS_UNDER_PEFT_021,
          plain_on={"4.46": "raises"}),
     Case("peft-causal-gemma", "GemmaModel (headless)", "PeftModelForCausalLM", "labels", "ContextualAI/gritlm PR 21", gemma_causal,
-         not_applicable={"5": "peft 0.21 refuses a headless model under CAUSAL_LM (no prepare_inputs_for_generation)"},
+         not_applicable=_HEADLESS_UNDER_PEFT_021,
          plain_on={"4.46": "raises"}),
     Case("peft-seqcls-opt", "OPTModel (headless)", "PeftModelForSequenceClassification", "labels", "peft#514", opt_seq_cls,
          plain_on={"4.46": "raises", "5": "ignored"}),
