@@ -71,6 +71,35 @@ class TestDemo:
         assert codes.min() >= 0 and codes.max() < 32
 
 
+class TestGenerationOutput:
+    def test_codes_are_saved_and_decoded_to_a_wav_when_a_decoder_is_there(self, tmp_path):
+        import numpy as np
+        import soundfile
+
+        from kwarg_guard.recipes.higgs_audio.generation import GenerationResult, save_generation
+
+        class ToneDecoder:
+            """Stands in for the Higgs audio tokenizer's decoder (its weights need the hub)."""
+
+            sampling_rate = 8000
+
+            def decode(self, codes):
+                return np.sin(np.arange(codes.shape[1] * 80) / 10.0).astype(np.float32)
+
+        codes = np.arange(20).reshape(4, 5) % 32
+        written = save_generation(GenerationResult(codes, "", []), tmp_path, ToneDecoder())
+        assert [p.name for p in written] == ["generated_codes.npy", "generated.wav"]
+        audio, rate = soundfile.read(tmp_path / "generated.wav")
+        assert rate == 8000 and len(audio) == 400
+        assert np.array_equal(np.load(tmp_path / "generated_codes.npy"), codes)
+
+    def test_no_codes_writes_nothing(self, tmp_path):
+        from kwarg_guard.recipes.higgs_audio.generation import GenerationResult, save_generation
+
+        assert save_generation(GenerationResult(None, "", []), tmp_path) == []
+        assert list(tmp_path.iterdir()) == []
+
+
 class TestAdapter:
     def test_saved_adapter_reloads_and_reproduces_logits(self, tmp_path, higgs):
         from peft import PeftModel
