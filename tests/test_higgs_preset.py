@@ -97,6 +97,23 @@ class TestPresetSemantics:
             compiled(**batch)
         assert not any("forward" in vars(m) for m in plain.modules() if isinstance(m, HiggsAudioModel))
 
+    def test_targets_a_higgs_model_carrying_an_accelerate_hook(self, higgs):
+        from accelerate.hooks import ModelHook, add_hook_to_module
+
+        class Counting(ModelHook):
+            calls = 0
+
+            def pre_forward(self, module, *args, **kwargs):
+                Counting.calls += 1
+                return args, kwargs
+
+        *_, batch = higgs
+        plain = lora_model(preset=False)
+        add_hook_to_module(plain.get_base_model(), Counting())
+        with patched(plain, preset="higgs_audio"):
+            out = plain(**batch)
+        assert out.expanded_labels is not None and Counting.calls == 1
+
     def test_guarded_higgs_model_survives_deepcopy(self, higgs):
         *_, batch = higgs
         model = lora_model()
