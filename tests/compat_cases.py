@@ -181,19 +181,24 @@ def distilbert_token_type_ids():
     )
 
 
+def _injected_into_a_direct_call(model, injected: dict, output):
+    """A model called with one keyword it does not take, as a tokenizer or a loss hands it over."""
+    ids = _ids()
+    return Built(
+        model=model,
+        plain=lambda: model(input_ids=ids, **injected),
+        guard=lambda: patched(model),
+        clean=lambda: model(input_ids=ids),
+        compare=lambda g, c: _same(output(g), output(c)),
+    )
+
+
 def llama_token_type_ids():
     from transformers import LlamaModel
 
     torch.manual_seed(0)
     model = LlamaModel(_llama_config()).eval()
-    ids = _ids()
-    return Built(
-        model=model,
-        plain=lambda: model(input_ids=ids, token_type_ids=torch.zeros_like(ids)),
-        guard=lambda: patched(model),
-        clean=lambda: model(input_ids=ids),
-        compare=lambda g, c: _same(_hidden(g), _hidden(c)),
-    )
+    return _injected_into_a_direct_call(model, {"token_type_ids": torch.zeros_like(_ids())}, _hidden)
 
 
 def mistral_seq_cls_token_type_ids():
@@ -203,14 +208,7 @@ def mistral_seq_cls_token_type_ids():
     config = MistralConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                            num_attention_heads=2, num_key_value_heads=1, pad_token_id=0, num_labels=3)
     model = MistralForSequenceClassification(config).eval()
-    ids = _ids()
-    return Built(
-        model=model,
-        plain=lambda: model(input_ids=ids, token_type_ids=torch.zeros_like(ids)),
-        guard=lambda: patched(model),
-        clean=lambda: model(input_ids=ids),
-        compare=lambda g, c: _same(g.logits, c.logits),
-    )
+    return _injected_into_a_direct_call(model, {"token_type_ids": torch.zeros_like(_ids())}, lambda out: out.logits)
 
 
 def lora_linear_scale():
@@ -256,14 +254,8 @@ def distilbert_use_cache():
 
     torch.manual_seed(0)
     model = DistilBertModel(DistilBertConfig(vocab_size=64, dim=16, hidden_dim=32, n_layers=1, n_heads=2)).eval()
-    ids = _ids()
-    return Built(
-        model=model,
-        plain=lambda: model(input_ids=ids, use_cache=False),  # DenoisingAutoEncoderLoss's decoder call
-        guard=lambda: patched(model),
-        clean=lambda: model(input_ids=ids),
-        compare=lambda g, c: _same(_hidden(g), _hidden(c)),
-    )
+    # DenoisingAutoEncoderLoss's decoder call passes use_cache=False
+    return _injected_into_a_direct_call(model, {"use_cache": False}, _hidden)
 
 
 class _Encoder(torch.nn.Module):
