@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ._guarded import state_of
 from ._ledger import value_kind
 from ._origin import Origin, find_origin
-from ._patching import LOCK
+from ._patching import LOCK, find_guard
 from ._rewrite import Rewrite
 from ._rules import Rules
 from ._signature import accepted_keywords
@@ -142,8 +142,9 @@ def _probe(module, path, rows, stopped):
 
     def probe(*args, **kwargs):
         # Signatures are read only for forwards the call reaches, so an odd module elsewhere in
-        # the model cannot break explain().
-        state = state_of(current)
+        # the model cannot break explain(). The guard may sit under an accelerate hook
+        # (_old_forward), where the forward we replaced does not lead to it.
+        state = state_of(current) or find_guard(module)[1]
         accepted = accepted_keywords(current)
         rewrite = state.rewrite if state is not None else Rewrite(accepted, Rules(), _NullLedger())
         unguarded = Rewrite(accepted, Rules(on_unknown="raise"), _NullLedger())

@@ -13,7 +13,7 @@ from ._guarded import GuardedForward, Layer, guard_function, state_of
 from ._ledger import LOGGER
 from ._rules import Rules
 
-__all__ = ["add_layer", "remove_layer", "guard_class", "unguard_class", "layers_of", "LOCK"]
+__all__ = ["add_layer", "remove_layer", "guard_class", "unguard_class", "layers_of", "find_guard", "LOCK"]
 
 LOCK = threading.RLock()
 
@@ -24,16 +24,13 @@ LOCK = threading.RLock()
 _SLOTS = ("forward", "_old_forward")
 
 
-def _guard_of(module, slot: str) -> GuardedForward | None:
-    state = state_of(module.__dict__.get(slot))
-    return state if isinstance(state, GuardedForward) else None
-
-
-def _guard_slot(module) -> str | None:
+def find_guard(module) -> tuple:
+    """``(slot, GuardedForward)`` of the guard installed on ``module``, or ``(None, None)``."""
     for slot in _SLOTS:
-        if _guard_of(module, slot) is not None:
-            return slot
-    return None
+        state = state_of(module.__dict__.get(slot))
+        if isinstance(state, GuardedForward):
+            return slot, state
+    return None, None
 
 
 def _new_slot(module) -> str:
@@ -45,8 +42,8 @@ def _new_slot(module) -> str:
 
 def layers_of(module) -> tuple:
     """The guard layers on ``module`` (empty when it is not guarded)."""
-    slot = _guard_slot(module)
-    return _guard_of(module, slot).layers if slot else ()
+    _, current = find_guard(module)
+    return current.layers if current is not None else ()
 
 
 def add_layer(modules: list, layer: Layer) -> None:
@@ -61,11 +58,10 @@ def remove_layer(modules, seq: int) -> None:
     """Remove the layer ``seq`` wherever it is; restore a module exactly when none is left."""
     with LOCK:
         for module in modules:
-            slot = _guard_slot(module)
-            if slot is None:
+            slot, current = find_guard(module)
+            if current is None:
                 _stranded(module, seq)
                 continue
-            current = _guard_of(module, slot)
             remaining = tuple(layer for layer in current.layers if layer.seq != seq)
             if remaining == current.layers:
                 continue
@@ -82,9 +78,8 @@ def remove_layer(modules, seq: int) -> None:
 
 
 def _with_layer(module, layer: Layer) -> tuple:
-    slot = _guard_slot(module)
-    if slot is not None:
-        current = _guard_of(module, slot)
+    slot, current = find_guard(module)
+    if current is not None:
         # Also right after a shallow copy, whose guard still points at the original module:
         # rebuilding binds the layers to this module.
         return slot, GuardedForward(module, current.previous, current.layers + (layer,))
@@ -103,8 +98,6 @@ def _stranded(module, seq: int) -> None:
         type(module).__name__, seq,
     )
 
-
-_ABSENT = object()
 
 
 def _class_guard(cls: type):

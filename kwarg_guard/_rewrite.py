@@ -175,9 +175,7 @@ class Rewrite:
             if strays:
                 raise self._unexpected(strays[0], kwargs, find_origin(strays[0]))
         plan = Plan(frozenset(kwargs), tuple(dropped + unknown), tuple(remaps), ())
-        for name in dropped:
-            self._note(name, DROPPED, None, kwargs[name], plan.calls)
-        for name in unknown:
+        for name in dropped + unknown:
             self._note(name, DROPPED, None, kwargs[name], plan.calls)
         for name in ignored:
             self._note(name, IGNORED, None, kwargs[name], plan.calls)

@@ -60,6 +60,15 @@ class TestDryRun:
         assert rows["junk"].guarded == "raises TypeError"
         assert rows["label_ids"].guarded == "passes"
 
+    def test_finds_a_guard_that_sits_under_an_accelerate_hook(self, x):
+        from accelerate.hooks import ModelHook, add_hook_to_module
+
+        inner = Exploding()
+        add_hook_to_module(inner, ModelHook())
+        guard(inner, remap={"labels": "label_ids"})
+        row = explain(KwargsWrapper(inner), x).find("Exploding.forward", "labels")
+        assert (row.guarded, row.has_guard) == ("dropped (None)", True)
+
     def test_changes_no_parameter_no_dict_and_no_guard_counter(self, x):
         model = KwargsWrapper(Exploding())
         guard(model, target=Exploding)
