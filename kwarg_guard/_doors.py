@@ -10,9 +10,10 @@ import torch
 
 from ._guarded import Layer, guard_function, state_of
 from ._ledger import Report, existing_ledger
-from ._patching import add_layer, guard_class, layers_of, remove_layer, unguard_class
+from ._patching import add_layer, end_block, guard_class, layers_of, remove_layer, unguard_class
 from ._rules import Rules
 from ._targets import check_module, find_targets
+from ._wrapped import wrapper_chain
 from .errors import NotGuardedError
 from .presets import get_preset
 
@@ -25,16 +26,16 @@ def _resolve(remap, drop, on_unknown, target, preset):
     if preset is None:
         return explicit, target, None
     chosen = get_preset(preset)
-    base = Rules.from_options(dict(chosen.remap), chosen.drop, chosen.on_unknown)
+    base = chosen.rules
     remap_map = {**base.remap_map, **explicit.remap_map}
     rules = Rules.from_options(remap_map, base.drop | explicit.drop, explicit.on_unknown or base.on_unknown)
     return rules, (target if target is not None else chosen.target), chosen
 
 
-def _targets(model, door, target, preset) -> list:
+def _targets(model, door, target, preset, rules) -> list:
     check_module(model, door)
     try:
-        return find_targets(model, target)
+        return find_targets(model, target, door, changes_keywords=bool(rules.remap or rules.drop))
     except LookupError as exc:
         missing = preset.requirement_missing() if preset is not None else None
         if missing:
@@ -109,7 +110,7 @@ class patched:
     def __enter__(self):
         if self._layer is not None:
             raise RuntimeError("this patched(...) block is already active; create a new one to nest")
-        modules = _targets(self.model, "patched", self._target, self._preset)
+        modules = _targets(self.model, "patched", self._target, self._preset, self._rules)
         layer = Layer.new(self._rules, "patched")
         add_layer(modules, layer)
         self._layer, self._modules = layer, tuple(modules)
@@ -119,7 +120,7 @@ class patched:
         layer, modules = self._layer, self._modules
         self._layer, self._modules = None, ()
         if layer is not None:
-            remove_layer(modules, layer.seq)
+            end_block(modules, layer)
         return False
 
 
@@ -134,7 +135,7 @@ def guard(model, *, remap=None, drop=None, on_unknown=None, target=None, preset=
     """
     check_module(model, "guard")
     rules, target, chosen = _resolve(remap, drop, on_unknown, target, preset)
-    modules = _targets(model, "guard", target, chosen)
+    modules = _targets(model, "guard", target, chosen, rules)
     if all(any(l.kind == "guard" and l.rules == rules for l in layers_of(m)) for m in modules):
         return model
     add_layer(modules, Layer.new(rules, "guard"))
@@ -159,8 +160,8 @@ def unguard(obj):
             f"{type(obj).__name__} has no guard(...) on it or inside it; nothing to undo "
             "(a patched(...) block is undone when its with-block ends)"
         )
-    newest = max(l.seq for m in guarded for l in layers_of(m) if l.kind == "guard")
-    remove_layer(guarded, newest)
+    newest = max((l for m in guarded for l in layers_of(m) if l.kind == "guard"), key=lambda l: l.seq)
+    remove_layer(guarded, newest.token)
     return obj
 
 
@@ -189,13 +190,7 @@ def report(obj) -> Report:
 
 
 def _class_ledgers(cls: type) -> list:
-    found = []
-    fn = getattr(cls, "forward", None)
-    while fn is not None and len(found) < 64:
-        state = state_of(fn)
-        if state is not None:
-            found.append(state.ledger)
-        fn = getattr(fn, "__wrapped__", None)
-    return found
+    states = (state_of(level) for level in wrapper_chain(getattr(cls, "forward", None)))
+    return [state.ledger for state in states if state is not None]
 
 

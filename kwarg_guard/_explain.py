@@ -5,26 +5,37 @@ Every module's forward is replaced for the duration of one call by a probe. A pr
 keywords that arrive; then, if its forward takes a plain ``**kwargs`` (a wrapper: PEFT models and
 tuners, DDP, DataParallel), the call goes on inward with the keywords that forward would pass;
 at the first forward that names its parameters (the model itself) the dry run stops, before that
-forward runs. Counters, logs and warnings of existing guards are not touched, and every module's
-``__dict__`` is restored exactly afterwards.
+forward runs. Calls from other threads meanwhile go through the probes untouched, to the forward
+they would have reached. Counters, logs and warnings of existing guards are not touched, and
+every module's ``__dict__`` is restored exactly afterwards.
 """
 
 from __future__ import annotations
 
+import difflib
+import textwrap
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import torch
 
-from ._guarded import state_of
+from ._decision import Action, Decision, apply, decide
+from ._guarded import class_forward, rules_below
 from ._ledger import value_kind
 from ._origin import Origin, find_origin
 from ._patching import LOCK, find_guard
-from ._rewrite import Rewrite
 from ._rules import Rules
-from ._signature import accepted_keywords
-from ._table import render_table
-from ._targets import _unwrap_compiled, check_module
+from ._signature import Accepted, accepted_keywords
+from ._table import TERMINAL_WIDTH, render_table
+from ._targets import COMPILED, check_module, unwrap_containers
 
 __all__ = ["explain", "Explanation", "ExplainedKeyword"]
+
+# A remap is only suggested for a name this close to a parameter: a wrong remap in a fix the user
+# pastes would move a value into the wrong input.
+_SUGGEST_REMAP_CUTOFF = 0.75
 
 
 @dataclass(frozen=True)
@@ -36,32 +47,31 @@ class ExplainedKeyword:
     keyword: str
     value: str
     origin: Origin
-    unguarded: str  # what would happen with no guard
+    unguarded: str  # what happens with no guard
     guarded: str  # what the guard there does (or a default guard would do, when there is none)
     has_guard: bool
 
 
-class Explanation(tuple):
-    """Rows of ``ExplainedKeyword``; ``stopped_at`` names the forward the dry run stopped before.
+class Explanation(tuple[ExplainedKeyword, ...]):
+    """Rows of ``ExplainedKeyword``; ``stopped_at`` names the forward the dry run stopped before,
+    and ``fixes`` holds one pasteable ``guard(...)`` call per forward that needs one.
 
     ``str()`` renders one block per forward reached: keywords that simply pass are listed on one
     line, every other keyword gets a row with its value, who passed it, and what happens to it
-    unguarded and with the guard.
+    unguarded and with the guard; the fixes come last.
     """
 
     stopped_at: str | None = None
+    fixes: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         if not self:
             return "explain: the dry run reached no forward"
-        blocks, order = {}, []
+        blocks: dict[tuple[str, str], list[ExplainedKeyword]] = {}
         for row in self:
-            key = (row.module, row.forward)
-            if key not in blocks:
-                blocks[key] = []
-                order.append(key)
-            blocks[key].append(row)
+            blocks.setdefault((row.module, row.forward), []).append(row)
         out = []
+        order = list(blocks)
         for module, forward in order:
             rows = blocks[(module, forward)]
             last = (module, forward) == order[-1]
@@ -69,23 +79,28 @@ class Explanation(tuple):
             out.append(f"{forward} [{module or 'the model'}]{stopped}")
             notable = [r for r in rows if not (r.unguarded == "passes" and r.guarded == "passes")]
             if notable:
-                header = ("keyword", "value", "passed by", "unguarded", "with the guard")
+                header = ("keyword", "value", "unguarded", "with the guard")
                 table = [
-                    (r.keyword, r.value, str(r.origin), r.unguarded,
-                     r.guarded if r.has_guard else f"{r.guarded} (with a default guard)")
+                    (r.keyword, r.value, r.unguarded, r.guarded if r.has_guard else f"{r.guarded} (with a default guard)")
                     for r in notable
                 ]
-                out.extend(render_table(header, table, indent="  "))
+                origins = [f"passed by {r.origin}" for r in notable]
+                out.extend(render_table(header, table, indent="  ", details=origins))
             passing = [r.keyword for r in rows if r.unguarded == "passes" and r.guarded == "passes"]
             if passing:
-                out.append(f"  passes: {', '.join(passing)}")
+                out.extend(textwrap.wrap(
+                    f"passes: {', '.join(passing)}", TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="    "
+                ))
+        if self.fixes:
+            out.append("fix:" if len(self.fixes) == 1 else "fixes:")
+            out.extend(f"  {fix}" for fix in self.fixes)
         return "\n".join(out)
 
-    def at(self, forward: str) -> list:
+    def at(self, forward: str) -> list[ExplainedKeyword]:
         """The rows for one forward (by qualified name)."""
         return [row for row in self if row.forward == forward]
 
-    def find(self, forward: str, keyword: str) -> "ExplainedKeyword | None":
+    def find(self, forward: str, keyword: str) -> ExplainedKeyword | None:
         return next((row for row in self.at(forward) if row.keyword == keyword), None)
 
 
@@ -93,7 +108,7 @@ class _Stop(Exception):
     """Raised by the probe at the first forward that would compute."""
 
 
-def explain(model, *args, **example_inputs) -> Explanation:
+def explain(model: torch.nn.Module, *args: Any, **example_inputs: Any) -> Explanation:
     """Dry-run ``model(*args, **example_inputs)`` and say, for each forward reached, which
     keywords arrived, who passed them, and what happens to them with and without the guard.
 
@@ -104,21 +119,26 @@ def explain(model, *args, **example_inputs) -> Explanation:
     >>> rows = explain(Net(), torch.ones(1), labels=None)
     >>> rows[0].keyword, rows[0].unguarded, rows[0].guarded
     ('labels', 'raises TypeError', 'dropped')
+    >>> rows.fixes
+    ("guard(model, target='Net', remap={'labels': 'label_ids'})",)
 
     Raises:
         TypeError: ``model`` is not a module.
         Whatever a wrapper's forward raises for another reason, unchanged.
     """
     check_module(model, "explain")
-    root = _unwrap_compiled(model)
+    root = unwrap_containers(model, COMPILED)
     paths = {module: name for name, module in root.named_modules()}
-    rows, stopped = [], []
+    rows: list[ExplainedKeyword] = []
+    stopped: list[str] = []
+    fixes: list[str] = []
     saved = {}
+    explaining = threading.get_ident()
     with LOCK:
         try:
             for module in paths:
                 saved[module] = module.__dict__.get("forward", _ABSENT)
-                module.__dict__["forward"] = _probe(module, paths[module], rows, stopped)
+                module.__dict__["forward"] = _probe(module, paths[module], rows, stopped, fixes, explaining)
             try:
                 root(*args, **example_inputs)
             except _Stop:
@@ -131,40 +151,80 @@ def explain(model, *args, **example_inputs) -> Explanation:
                     module.__dict__["forward"] = previous
     explanation = Explanation(rows)
     explanation.stopped_at = stopped[0] if stopped else None
+    explanation.fixes = tuple(dict.fromkeys(fixes))
     return explanation
 
 
 _ABSENT = object()
 
 
-def _probe(module, path, rows, stopped):
-    current = module.__dict__.get("forward") or type(module).forward.__get__(module, type(module))
+def _probe(
+    module: torch.nn.Module, path: str, rows: list[ExplainedKeyword], stopped: list[str], fixes: list[str],
+    explaining: int,
+) -> Callable[..., Any]:
+    current = module.__dict__.get("forward") or class_forward(module)
 
-    def probe(*args, **kwargs):
-        # Signatures are read only for forwards the call reaches, so an odd module elsewhere in
-        # the model cannot break explain(). The guard may sit under an accelerate hook
-        # (_old_forward), where the forward we replaced does not lead to it.
-        state = state_of(current) or find_guard(module)[1]
-        accepted = accepted_keywords(current)
-        rewrite = state.rewrite if state is not None else Rewrite(accepted, Rules(), _NullLedger())
-        unguarded = Rewrite(accepted, Rules(on_unknown="raise"), _NullLedger())
-        decisions = rewrite.decide(kwargs)
-        plain = unguarded.decide(kwargs)
+    def probe(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() != explaining:
+            return current(*args, **kwargs)  # another thread's call: not part of this dry run
+        # Read only for forwards the call reaches, so an odd module elsewhere in the model cannot
+        # break explain().
+        state = find_guard(module)
+        call = state.active.call if state is not None else current
+        rules = state.rules if state is not None and state.rules is not None else rules_below(call)
+        accepted = accepted_keywords(call)
+        positional = dict(zip(accepted.positional, args))
+        guarded = decide(accepted, rules or Rules(), kwargs, positional)
+        plain = decide(accepted, Rules(), kwargs, positional, guarded=False)
         for name, value in kwargs.items():
             rows.append(ExplainedKeyword(
-                path, accepted.forward, name, value_kind(value), find_origin(name), plain[name],
-                decisions[name], state is not None,
+                path, accepted.forward, name, value_kind(value), find_origin(name),
+                _describe(plain[name], value, guarded=False), _describe(guarded[name], value), rules is not None,
             ))
+        fix = _fix(module, accepted, plain, kwargs)
+        if fix:
+            fixes.append(fix)
         if accepted.takes_anything:
             # A wrapper: go on inward with what it would actually be given.
-            call = state.call if state is not None else current
-            return call(*args, **rewrite.preview(kwargs))
+            inner_args, inner_kwargs = apply(accepted, guarded, args, dict(kwargs))
+            return call(*inner_args, **inner_kwargs)
         stopped.append(accepted.forward)
         raise _Stop
 
     return probe
 
 
-class _NullLedger:
-    def note(self, *args, **kwargs):
-        return False
+def _describe(decision: Decision, value: Any, guarded: bool = True) -> str:
+    action = decision.action
+    warns = " with a warning" if decision.loud and value is not None else ""
+    if action is Action.REMAP:
+        return f"remapped -> {decision.target!r}"
+    if action is Action.TARGET_GIVEN:
+        return f"{action}: keeps {decision.target!r}"
+    if action is Action.IGNORED:
+        # With no guard nothing tells the user; with one, the report does (and "warn" warns).
+        return f"passes; ignored by forward{warns}" if guarded else "silently ignored by forward"
+    if action in (Action.REFUSE, Action.TYPE_ERROR):
+        return "raises TypeError"
+    return f"{action}{warns}"
+
+
+def _fix(module: torch.nn.Module, accepted: Accepted, plain: dict[str, Decision], kwargs: dict[str, Any]) -> str:
+    """A ``guard(...)`` call that makes this forward's call clean: close names remapped, the rest dropped."""
+    strays = [name for name, d in plain.items() if d.action in (Action.TYPE_ERROR, Action.IGNORED)]
+    if not strays:
+        return ""
+    free = sorted(name for name in accepted.known if kwargs.get(name) is None)
+    remap, drop = {}, []
+    for name in strays:
+        match = difflib.get_close_matches(name, free, n=1, cutoff=_SUGGEST_REMAP_CUTOFF)
+        if match and match[0] not in remap.values():
+            remap[name] = match[0]
+        else:
+            drop.append(name)
+    options = [f"target={type(module).__name__!r}"]
+    if remap:
+        options.append(f"remap={remap!r}")
+    if drop:
+        options.append(f"drop={drop!r}")
+    return f"guard(model, {', '.join(options)})"

@@ -13,7 +13,6 @@ import wrapt
 
 from ._ledger import LOGGER
 from ._patching import guard_class, unguard_class
-from ._rules import Rules
 from .errors import NotGuardedError
 from .presets import get_preset
 
@@ -59,9 +58,14 @@ def install(preset: str):
     with _LOCK:
         if chosen.name in _INSTALLED:
             return _INSTALLED[chosen.name]
-        rules = Rules.from_options(dict(chosen.remap), chosen.drop, chosen.on_unknown)
-        installation = _INSTALLED[chosen.name] = _Installation(chosen, module_name, class_name, rules)
-    wrapt.register_post_import_hook(installation.hook, module_name)
+        installation = _INSTALLED[chosen.name] = _Installation(chosen, module_name, class_name, chosen.rules)
+    if isinstance(chosen.target, type):
+        # The class itself is at hand (it may be local or nested, where no import could find it
+        # again): guard it now.
+        guard_class(chosen.target, chosen.rules)
+        installation.guarded = chosen.target
+    else:
+        wrapt.register_post_import_hook(installation.hook, module_name)
     return installation
 
 

@@ -51,7 +51,8 @@ class KeywordRecord:
     Attributes:
         forward: qualified name of the guarded forward.
         keyword: the keyword as it arrived.
-        action: ``dropped``, ``dropped (None)``, ``remapped``, ``kept target``, ``ignored``.
+        action: what happened, one of ``dropped``, ``dropped (None)``, ``dropped (target given)``,
+            ``remapped``, ``ignored by forward`` (the values of ``kwarg_guard.Action``).
         target: for remaps, the name the value was given (or kept) under.
         count: calls in which it happened.
         value_kinds: kinds of values seen (``None``, ``Tensor``, ``int`` ...).
@@ -78,19 +79,13 @@ class Report(tuple):
     def __str__(self) -> str:
         if not self:
             return "kwarg_guard: no keyword was dropped, remapped or ignored"
-        header = ("forward", "keyword", "action", "count", "values", "origin")
+        header = ("forward", "keyword", "action", "count", "values")
         rows = [
-            (
-                r.forward,
-                r.keyword,
-                f"{r.action} -> {r.target}" if r.target else r.action,
-                str(r.count),
-                ", ".join(r.value_kinds),
-                "; ".join(str(o) for o in r.origins) or "-",
-            )
+            (r.forward, r.keyword, f"{r.action} -> {r.target}" if r.target else r.action, str(r.count), ", ".join(r.value_kinds))
             for r in self
         ]
-        return "\n".join(render_table(header, rows))
+        origins = ["from " + ("; ".join(str(o) for o in r.origins) or "an unknown caller") for r in self]
+        return "\n".join(render_table(header, rows, details=origins))
 
     def find(self, keyword: str, action: str | None = None) -> "KeywordRecord | None":
         """The first record for ``keyword`` (and ``action`` when given), or ``None``."""
@@ -124,9 +119,22 @@ class _Entry:
 class Ledger:
     """Records for every forward guarded on one owner (a module, or a guarded function)."""
 
-    def __init__(self):
-        self._entries: dict = {}
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str, str | None], _Entry] = {}
+        self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+
+    def first_warning(self, forward: str, keyword: str) -> bool:
+        """True the first time it is asked for ``(forward, keyword)``: warn once, however often
+        the guard is rebuilt."""
+        with self._lock:
+            if (forward, keyword) in self._warned:
+                return False
+            self._warned.add((forward, keyword))
+            return True
+
+    def has_warned(self, forward: str, keyword: str) -> bool:
+        return (forward, keyword) in self._warned
 
     def note(self, forward: str, keyword: str, action: str, target, value, origin: Origin, counter) -> bool:
         """Attach ``counter`` to the record and remember the value kind and origin.

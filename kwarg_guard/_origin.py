@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-__all__ = ["Origin", "find_origin"]
+__all__ = ["Origin", "find_origin", "user_stacklevel"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _MAX_FRAMES = 64
@@ -67,6 +67,19 @@ def find_origin(keyword: str, skip: int = 1) -> Origin:
                 return Origin(via[-1], tuple(reversed(via[:-1])))
         frame = frame.f_back
     return Origin(via[-1], tuple(reversed(via[:-1]))) if via else UNKNOWN
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for a warning issued by the caller that points at the first frame
+    outside kwarg_guard and torch's module-call machinery: the line that called the model."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE_DIR) or _is_torch_call_machinery(frame)
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _received_in_var_keyword(frame, keyword: str) -> bool:

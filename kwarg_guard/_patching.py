@@ -1,108 +1,155 @@
-"""Adding and removing guard layers on module instances and on classes.
+"""Adding and removing guard layers on module instances, and guards on classes.
 
-Every change builds the new guarded forward completely (which validates it) before a single
-assignment publishes it, under one lock: a concurrent call sees the old forward or the new
-one, never a half-installed patch, and an error leaves every module as it was.
+Every change builds what it publishes completely (which validates it) before publishing it,
+under one lock: a concurrent call sees the old rules or the new ones, never a half-installed
+patch, and an error leaves every module and class as it was.
+
+Class guards and instance guards compose: an instance guard calls its class's forward as the
+class provides it *now*, and merges a class guard's rules into its own. When a class guard is
+added or removed, every guard built on that class (instance guards of its instances, class
+guards of its subclasses) is rebuilt at once.
 """
 
 from __future__ import annotations
 
 import threading
+import types
+from collections.abc import Iterable
+from typing import Any
 
-from ._guarded import GuardedForward, Layer, guard_function, state_of
-from ._ledger import LOGGER
+from ._guarded import (
+    ACTIVE_ATTRIBUTE,
+    ACTIVE_BLOCKS,
+    LIVE_STATES,
+    Active,
+    FunctionGuard,
+    GuardedForward,
+    GuardState,
+    Layer,
+    function_of,
+    guard_function,
+    module_entries,
+    state_of,
+)
 from ._rules import Rules
+from .errors import NotGuardedError
 
-__all__ = ["add_layer", "remove_layer", "guard_class", "unguard_class", "layers_of", "find_guard", "LOCK"]
+__all__ = [
+    "add_layer", "remove_layer", "end_block", "guard_class", "unguard_class", "layers_of", "find_guard",
+    "LOCK",
+]
 
 LOCK = threading.RLock()
 
-# Where a guard sits in a module's __dict__. Normally "forward". On a module carrying an
-# accelerate hook (_hf_hook + _old_forward), the hook's forward calls module._old_forward: the
-# guard goes there, so the hook keeps running first and remove_hook_from_module, which moves
-# _old_forward back to forward, keeps the guard.
+# Where a guarded forward can sit in a module's __dict__. Normally "forward". On a module carrying
+# an accelerate hook (_hf_hook + _old_forward), the hook's forward calls module._old_forward: the
+# guard goes there, so the hook keeps running first; and a hook added after the guard adopts the
+# guard as its _old_forward.
 _SLOTS = ("forward", "_old_forward")
 
 
-def find_guard(module) -> tuple:
-    """``(slot, GuardedForward)`` of the guard installed on ``module``, or ``(None, None)``."""
-    for slot in _SLOTS:
-        state = state_of(module.__dict__.get(slot))
-        if isinstance(state, GuardedForward):
-            return slot, state
-    return None, None
+def find_guard(module: Any) -> GuardedForward | None:
+    """The guard state installed on ``module``, or ``None``."""
+    state = _held_state(module)
+    return state if state is not None and state.module is module else None
 
 
-def _new_slot(module) -> str:
-    attributes = module.__dict__
-    if "_hf_hook" in attributes and "_old_forward" in attributes:
-        return "_old_forward"
-    return "forward"
+def _held_state(module: Any) -> GuardedForward | None:
+    active = module.__dict__.get(ACTIVE_ATTRIBUTE)
+    state = active.state if isinstance(active, Active) else None
+    return state if isinstance(state, GuardedForward) else None
 
 
-def layers_of(module) -> tuple:
+def layers_of(module: Any) -> tuple[Layer, ...]:
     """The guard layers on ``module`` (empty when it is not guarded)."""
-    _, current = find_guard(module)
-    return current.layers if current is not None else ()
+    state = find_guard(module)
+    return state.layers if state is not None else ()
 
 
-def add_layer(modules: list, layer: Layer) -> None:
+def add_layer(modules: list[Any], layer: Layer) -> None:
     """Add ``layer`` to every module, all or none."""
     with LOCK:
-        built = [(module, *_with_layer(module, layer)) for module in modules]
-        for module, slot, guarded in built:
-            module.__dict__[slot] = guarded.forward
+        if layer.kind == "patched":
+            ACTIVE_BLOCKS.add(layer.token)
+        try:
+            built = [_with_layer(module, layer) for module in modules]
+        except BaseException:
+            ACTIVE_BLOCKS.discard(layer.token)
+            raise
+        for module, state, layers, active in built:
+            if active is None:
+                module.__dict__.update(module_entries(state.active))
+                module.__dict__[state.slot] = state.forward
+            else:
+                state.publish(layers, active)
 
 
-def remove_layer(modules, seq: int) -> None:
-    """Remove the layer ``seq`` wherever it is; restore a module exactly when none is left."""
+def _with_layer(module: Any, layer: Layer) -> tuple[Any, GuardedForward, tuple[Layer, ...], Any]:
+    current = find_guard(module)
+    if current is not None:
+        layers = current.layers + (layer,)
+        return module, current, layers, current.activation(layers)
+    attributes = module.__dict__
+    inherited = _held_state(module)
+    if inherited is not None:
+        # A shallow copy shares its original's guard, which calls the original module: rebuild
+        # the layers around this module.
+        state = GuardedForward(module, inherited.slot, inherited.previous, inherited.layers + (layer,))
+        return module, state, state.layers, None
+    slot = "_old_forward" if "_hf_hook" in attributes and "_old_forward" in attributes else "forward"
+    previous = (attributes[slot],) if slot in attributes else ()
+    state = GuardedForward(module, slot, previous, (layer,))
+    return module, state, state.layers, None
+
+
+def remove_layer(modules: Iterable[Any], token: str) -> None:
+    """Remove the layer ``token`` wherever it is; restore a module exactly when none is left."""
     with LOCK:
         for module in modules:
-            slot, current = find_guard(module)
-            if current is None:
-                _stranded(module, seq)
+            state = find_guard(module)
+            if state is None:
                 continue
-            remaining = tuple(layer for layer in current.layers if layer.seq != seq)
-            if remaining == current.layers:
+            remaining = tuple(layer for layer in state.layers if layer.token != token)
+            if remaining == state.layers:
                 continue
-            if remaining:
-                module.__dict__[slot] = GuardedForward(module, current.previous, remaining).forward
-            elif current.previous:
-                module.__dict__[slot] = current.previous[0]
-            elif slot == "forward":
-                del module.__dict__[slot]
+            state.publish(remaining, state.activation(remaining))
+            if not remaining:
+                _uninstall(module, state)
+
+
+def end_block(modules: Iterable[Any], layer: Layer) -> None:
+    """End a ``patched`` block: its layer leaves the modules it patched and every copy of them."""
+    with LOCK:
+        ACTIVE_BLOCKS.discard(layer.token)
+        carriers = list(modules)
+        for state in list(LIVE_STATES):
+            if isinstance(state, GuardedForward) and any(l.token == layer.token for l in state.layers):
+                if not any(state.module is module for module in carriers):
+                    carriers.append(state.module)
+        remove_layer(carriers, layer.token)
+
+
+def _uninstall(module: Any, state: GuardedForward) -> None:
+    attributes = module.__dict__
+    for slot in _SLOTS:
+        held = attributes.get(slot)
+        if isinstance(held, types.MethodType) and held.__self__ is state:
+            if slot == state.slot and not state.previous:
+                del attributes[slot]
             else:
-                # Guarded first, hooked later: the hook adopted our guard as its _old_forward and
-                # still calls it, so it must get the plain forward the guard wrapped.
-                module.__dict__[slot] = current.call
+                attributes[slot] = state.wrapped_call()
+            for name in module_entries(state.active):
+                del attributes[name]
+            LIVE_STATES.discard(state)
+            return
+    # The guarded forward sits inside someone else's wrapper that we cannot reach (accelerate's
+    # mixed precision keeps it in a closure). The state stays, with no rules: calls through that
+    # wrapper go straight to the forward, and guarding the module again reuses it.
 
 
-def _with_layer(module, layer: Layer) -> tuple:
-    slot, current = find_guard(module)
-    if current is not None:
-        # Also right after a shallow copy, whose guard still points at the original module:
-        # rebuilding binds the layers to this module.
-        return slot, GuardedForward(module, current.previous, current.layers + (layer,))
-    slot = _new_slot(module)
-    previous = (module.__dict__[slot],) if slot in module.__dict__ else ()
-    return slot, GuardedForward(module, previous, (layer,))
-
-
-def _stranded(module, seq: int) -> None:
-    # Someone replaced forward while we were installed (accelerate's add_hook_to_module keeps our
-    # guard as its _old_forward). We cannot restore under their wrapper; say so rather than
-    # silently leave rules active.
-    LOGGER.warning(
-        "%s.forward was replaced while guarded (layer %d), so kwarg_guard could not remove its "
-        "guard from inside the new wrapper; remove that wrapper first, then the guard",
-        type(module).__name__, seq,
-    )
-
-
-
-def _class_guard(cls: type):
+def _class_guard(cls: type) -> FunctionGuard | None:
     state = state_of(cls.__dict__.get("forward"))
-    return state if state is not None and getattr(state, "owner", None) is cls else None
+    return state if isinstance(state, FunctionGuard) and state.owner is cls else None
 
 
 def guard_class(cls: type, rules: Rules) -> None:
@@ -111,19 +158,57 @@ def guard_class(cls: type, rules: Rules) -> None:
         current = _class_guard(cls)
         if current is not None and current.own_rules == rules:
             return
-        replaced = (cls.__dict__["forward"],) if "forward" in cls.__dict__ else ()
-        cls.forward = guard_function(cls.forward, rules, owner=cls, replaced=replaced)
+        own = cls.__dict__.get("forward")
+        raw = own if own is not None else _inherited_forward(cls)
+        guarded = guard_function(function_of(raw), rules, owner=cls, replaced=(own,) if own is not None else ())
+        # A staticmethod or classmethod forward stays one, so it binds exactly as before.
+        _set_class_forward(cls, type(raw)(guarded) if isinstance(raw, (staticmethod, classmethod)) else guarded)
 
 
 def unguard_class(cls: type) -> None:
     """Undo the most recent ``kwarg_guard(cls, ...)``."""
-    from .errors import NotGuardedError
-
     with LOCK:
         current = _class_guard(cls)
         if current is None:
             raise NotGuardedError(f"{cls.__qualname__}.forward is not guarded by kwarg_guard(cls); nothing to undo")
-        if current.replaced:
-            cls.forward = current.replaced[0]
-        else:
-            del cls.forward
+        _set_class_forward(cls, current.replaced[0] if current.replaced else None)
+        LIVE_STATES.discard(current)
+
+
+def _inherited_forward(cls: type) -> Any:
+    for base in cls.__mro__[1:]:
+        if "forward" in vars(base):
+            return vars(base)["forward"]
+    raise TypeError(f"kwarg_guard(cls) guards cls.forward, and {cls.__qualname__} has no forward")
+
+
+def _set_class_forward(cls: type, value: Any) -> None:
+    """Set (or, for ``None``, delete) ``cls.forward`` and rebuild every guard built on it; if
+    one cannot be rebuilt (say, a remap conflict), put everything back and raise."""
+    before = cls.__dict__.get("forward")
+    _assign(cls, value)
+    dependents = sorted((s for s in list(LIVE_STATES) if s.depends_on(cls)), key=_depth)
+    try:
+        for state in dependents:
+            state.set_active(state.refreshed())
+    except BaseException:
+        _assign(cls, before)
+        for state in dependents:
+            state.set_active(state.refreshed())
+        raise
+
+
+def _assign(cls: type, value: Any) -> None:
+    if value is None:
+        if "forward" in cls.__dict__:
+            delattr(cls, "forward")
+    else:
+        setattr(cls, "forward", value)
+
+
+def _depth(state: GuardState) -> int:
+    # Class guards of base classes first, instance guards last: each rebuild reads the rules of
+    # the guards below it, which must already be rebuilt.
+    if isinstance(state, FunctionGuard) and state.owner is not None:
+        return len(state.owner.__mro__)
+    return 1 << 30

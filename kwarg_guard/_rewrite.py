@@ -1,72 +1,59 @@
 """The rewrite of one call's keywords: the single mechanism behind every door.
 
-A ``Rewrite`` is compiled once per (forward, rules). Calls whose keywords are all plainly
-accepted never reach it: the guarded callable checks ``kwargs.keys() <= passthrough`` and calls
-straight through. Everything else lands in ``Rewrite.__call__``, which caches a plan per
-keyword set, so the stack walk, logging and error text are paid only on first sight.
+A ``Rewrite`` is compiled once per (forward, rules). Calls whose keywords all plainly pass never
+reach it: the guarded callable asks ``fits(kwargs)`` and calls straight through. Everything else
+lands in ``Rewrite.__call__``, which asks ``decide`` and caches a plan per keyword set, so the
+stack walk, logging and error text are paid only on first sight. A keyword set that carries a
+remap source is decided again on every call, because its outcome depends on the values.
 """
 
 from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
+from ._decision import Action, Decision, apply, decide
 from ._ledger import LOGGER, Ledger, value_kind
-from ._origin import find_origin
+from ._origin import Origin, find_origin, user_stacklevel
 from ._rules import Rules, close_matches
 from ._signature import Accepted
 from .errors import UnexpectedKeywordError, UnexpectedKeywordWarning
 
-__all__ = ["Rewrite", "AllExcept"]
+__all__ = ["Rewrite", "Plan"]
 
 # Enough for every call site of a real model; beyond it plans are rebuilt rather than cached
 # so that a caller inventing keyword names cannot grow memory without bound.
 _MAX_PLANS = 256
 
-DROPPED = "dropped"
-DROPPED_NONE = "dropped (None)"
-REMAPPED = "remapped"
-KEPT_TARGET = "dropped (target given)"
-IGNORED = "ignored by forward"
-
-
-class AllExcept(frozenset):
-    """Every name except the ones held: the passthrough set of a plain ``**kwargs`` forward."""
-
-    __slots__ = ()
-
-    def __ge__(self, names):
-        return self.isdisjoint(names)
-
-    def __contains__(self, name):
-        return not frozenset.__contains__(self, name)
-
 
 class Plan:
-    """What to do with one exact keyword set; values are looked at only for remap sources.
+    """What to do with one exact keyword set when no value can change the outcome.
 
-    Plans with nothing value-dependent left (no remap, no pending warning) are *simple*: the
-    guarded callable applies them itself, deleting ``drop`` from the call's own kwargs dict.
+    A plan with nothing left to watch is *simple*: the guarded callable applies it itself,
+    deleting ``drop`` from the call's own kwargs dict.
     """
 
-    __slots__ = ("names", "drop", "remaps", "watch", "calls")
+    __slots__ = ("names", "drop", "per_call", "watch", "calls", "origins")
 
-    def __init__(self, names, drop, remaps, watch):
+    def __init__(self, names: frozenset[str], drop: tuple[str, ...], per_call: bool, watch: tuple[str, ...]):
         self.names = names  # the keyword set this plan is for
         self.drop = drop  # names removed
-        self.remaps = remaps  # ((source, target), ...) present in this keyword set
-        self.watch = watch  # dropped names to warn about once they carry a value ("warn" mode)
+        self.per_call = per_call  # carries a remap source: decided again on every call
+        self.watch = watch  # strays to warn about once they carry a value ("warn" mode)
         self.calls = itertools.count()
+        self.origins: dict[str, Origin] = {}  # found on first sight, reused by a later warning
 
     @property
     def simple(self) -> bool:
-        return not self.remaps and not self.watch
+        return not self.per_call and not self.watch
 
 
 class Rewrite:
-    """Rewrites keyword dicts for one forward under one merged ``Rules``."""
+    """Rewrites the keywords of calls to one forward under one merged ``Rules``."""
 
     def __init__(self, accepted: Accepted, rules: Rules, ledger: Ledger):
         rules.check_against(accepted)
@@ -75,168 +62,133 @@ class Rewrite:
         self.ledger = ledger
         self._remap = rules.remap_map
         intercepted = frozenset(self._remap) | rules.drop
-        if accepted.takes_anything:
-            self.passthrough = AllExcept(intercepted)
-        else:
-            self.passthrough = accepted.known - intercepted
-        self._plans: dict = {}
+        # The hot path's one test. A plain **kwargs forward takes every name but the intercepted
+        # ones; any other forward takes exactly the names it knows, minus the intercepted ones.
+        self.fits: Callable[[dict[str, Any]], bool] = (
+            intercepted.isdisjoint if accepted.takes_anything else (accepted.known - intercepted).issuperset
+        )
+        self._plans: dict[tuple[str, ...], Plan] = {}
         # Read by the guarded callable itself: keyword tuple -> simple Plan.
-        self.simple_plans: dict = {}
-        self._remap_counters: dict = {}
-        self._warned: set = set()
+        self.simple_plans: dict[tuple[str, ...], Plan] = {}
+        self._counters: dict[tuple[str, Action, str | None], itertools.count[int]] = {}
 
-    def __call__(self, kwargs: dict) -> dict:
-        """Rewrite ``kwargs`` in place (it is the call's own ``**kwargs`` dict) and return it."""
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Rewrite a call: ``kwargs`` (the call's own dict) in place, ``args`` when a remap fills a
+        positional slot. Raises ``UnexpectedKeywordError`` for a refused keyword."""
         if torch.compiler.is_compiling():
-            return self.preview(kwargs)
+            # From the rules alone: nothing counted, logged or warned inside a compiled graph.
+            decisions = self.decide(args, kwargs)
+            self._refuse(decisions, origin=None)
+            return apply(self.accepted, decisions, args, kwargs)
         key = tuple(kwargs)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plan(kwargs)
+            plan = self._plan(args, kwargs)
+        if plan.per_call:
+            decisions = self.decide(args, kwargs)
+            self._record(decisions, kwargs)
+            return apply(self.accepted, decisions, args, kwargs)
         next(plan.calls)
         if plan.watch:
             self._warn_on_values(plan, kwargs)
-            if plan.simple and len(self.simple_plans) < _MAX_PLANS:
-                self.simple_plans[key] = plan
         for name in plan.drop:
             del kwargs[name]
-        if plan.remaps:
-            self._apply_remaps(plan.remaps, kwargs)
-        return kwargs
+        return args, kwargs
 
-    def _kind(self, name: str) -> str:
-        """What the rules make of one keyword name: remap, drop, pass, ignored or unknown."""
-        if name in self._remap:
-            return "remap"
-        if name in self.rules.drop:
-            return "drop"
-        if name in self.passthrough:
-            return "pass"
-        # typed **kwargs (transformers 5): the call cannot fail, but the forward will not use it.
-        return "ignored" if self.accepted.var_keyword else "unknown"
+    def decide(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Decision]:
+        positional = dict(zip(self.accepted.positional, args)) if self._remap else None
+        return decide(self.accepted, self.rules, kwargs, positional)
 
-    def preview(self, kwargs: dict) -> dict:
-        """The rewritten keywords, from the rules alone: nothing counted, logged or warned.
-
-        Used under torch.compile (dynamo traces it without graph breaks) and by explain().
-        """
-        out = {}
-        for name, value in kwargs.items():
-            kind = self._kind(name)
-            if kind in ("ignored", "unknown") and self.rules.mode == "raise":
-                raise self._unexpected(name, kwargs, origin=None)
-            if kind in ("pass", "ignored"):
-                out[name] = value
-        for source, target in self.rules.remap:
-            if kwargs.get(source) is not None and out.get(target) is None:
-                out[target] = kwargs[source]
-        return out
-
-    def decide(self, kwargs: dict) -> dict:
-        """Keyword -> what this guard does with it, in words (for explain())."""
-        decisions = {}
-        for name, value in kwargs.items():
-            kind = self._kind(name)
-            if kind == "remap":
-                target = self._remap[name]
-                if value is None:
-                    decisions[name] = DROPPED_NONE
-                elif kwargs.get(target) is not None:
-                    decisions[name] = f"{KEPT_TARGET}: keeps {target!r}"
-                else:
-                    decisions[name] = f"{REMAPPED} -> {target!r}"
-            elif kind == "drop":
-                decisions[name] = DROPPED
-            elif kind == "pass":
-                decisions[name] = "passes"
-            elif self.rules.mode == "raise":
-                decisions[name] = "raises TypeError"
-            elif kind == "ignored":
-                decisions[name] = f"passes; {IGNORED}"
-            else:
-                warns = self.rules.mode == "warn" and value is not None
-                decisions[name] = DROPPED + (" with a warning" if warns else "")
-        return decisions
-
-    def _plan(self, kwargs: dict) -> Plan:
-        remaps, dropped, unknown, ignored = [], [], [], []
-        for name in kwargs:
-            kind = self._kind(name)
-            if kind == "remap":
-                remaps.append((name, self._remap[name]))
-            elif kind == "drop":
-                dropped.append(name)
-            elif kind == "ignored":
-                ignored.append(name)
-            elif kind == "unknown":
-                unknown.append(name)
-        if self.rules.mode == "raise":
-            strays = unknown + ignored
-            if strays:
-                raise self._unexpected(strays[0], kwargs, find_origin(strays[0]))
-        plan = Plan(frozenset(kwargs), tuple(dropped + unknown), tuple(remaps), ())
-        for name in dropped + unknown:
-            self._note(name, DROPPED, None, kwargs[name], plan.calls)
-        for name in ignored:
-            self._note(name, IGNORED, None, kwargs[name], plan.calls)
-        if self.rules.mode == "warn":
-            plan.watch = tuple(name for name in unknown + ignored if name not in self._warned)
+    def _plan(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan:
+        decisions = self.decide(args, kwargs)
+        self._refuse(decisions, origin=find_origin)
+        per_call = any(name in self._remap for name in kwargs)
+        plan = Plan(
+            frozenset(kwargs),
+            tuple(name for name, d in decisions.items() if d.action is Action.DROP),
+            per_call,
+            tuple(
+                name for name, d in decisions.items()
+                if d.loud and not self.ledger.has_warned(self.accepted.forward, name)
+            ),
+        )
+        if not per_call:
+            for name, decision in decisions.items():
+                if decision.action is not Action.PASS:
+                    plan.origins[name] = self._note(name, decision, kwargs[name], plan.calls)
         if len(self._plans) < _MAX_PLANS:
             self._plans[tuple(kwargs)] = plan
             if plan.simple:
                 self.simple_plans[tuple(kwargs)] = plan
         return plan
 
-    def _apply_remaps(self, remaps, kwargs: dict) -> None:
-        for source, target in remaps:
-            value = kwargs.pop(source)
-            if value is None:
-                action = DROPPED_NONE
-            elif kwargs.get(target) is not None:
-                action = KEPT_TARGET
-            else:
-                kwargs[target] = value
-                action = REMAPPED
-            counter = self._remap_counters.get((source, action))
+    def _record(self, decisions: dict[str, Decision], kwargs: dict[str, Any]) -> None:
+        for name, decision in decisions.items():
+            if decision.action is Action.PASS:
+                continue
+            key = (name, decision.action, decision.target)
+            counter = self._counters.get(key)
+            origin = None
             if counter is None:
-                counter = self._remap_counters.setdefault((source, action), itertools.count())
-                self._note(source, action, None if action == DROPPED_NONE else target, value, counter)
+                counter = self._counters.setdefault(key, itertools.count())
+                origin = self._note(name, decision, kwargs[name], counter)
             next(counter)
+            if decision.loud and kwargs[name] is not None:
+                self._warn(name, kwargs[name], origin)
 
-    def _note(self, name, action, target, value, counter) -> None:
+    def _note(self, name: str, decision: Decision, value: Any, counter: itertools.count[int]) -> Origin:
+        """Record the keyword (and log it, once per origin); returns the origin found."""
         origin = find_origin(name)
-        if not self.ledger.note(self.accepted.forward, name, action, target, value, origin, counter):
-            return
-        what = f"{action} -> {target!r}" if target else action
-        if action == KEPT_TARGET:
+        action, target = decision.action, decision.target
+        forward = self.accepted.forward
+        if not self.ledger.note(forward, name, action, target, value, origin, counter):
+            return origin
+        if action is Action.TARGET_GIVEN:
             LOGGER.warning(
                 "%s: %r and %r were both given; kept the explicit %r and dropped %r (passed by %s)",
-                self.accepted.forward, name, target, target, name, origin,
+                forward, name, target, target, name, origin,
             )
-        elif action == IGNORED:
+        elif action is Action.IGNORED:
             LOGGER.info(
                 "%s: %r (%s) will be ignored by %s(): its **kwargs does not declare it (passed by %s)",
-                self.accepted.forward, name, value_kind(value), self.accepted.forward, origin,
+                forward, name, value_kind(value), forward, origin,
             )
         else:
-            LOGGER.info("%s: %r (%s) %s, passed by %s", self.accepted.forward, name, value_kind(value), what, origin)
+            what = f"{action} -> {target!r}" if action is Action.REMAP else str(action)
+            LOGGER.info("%s: %r (%s) %s, passed by %s", forward, name, value_kind(value), what, origin)
+        return origin
 
-    def _warn_on_values(self, plan: Plan, kwargs: dict) -> None:
+    def _warn_on_values(self, plan: Plan, kwargs: dict[str, Any]) -> None:
+        stray = Action.IGNORED if self.accepted.var_keyword else Action.DROP
         for name in plan.watch:
-            if kwargs[name] is not None and name not in self._warned:
-                self._warned.add(name)
-                fate = "will be ignored by" if self.accepted.var_keyword else "was dropped before"
-                warnings.warn(
-                    f"{name!r} carried a {value_kind(kwargs[name])} value and {fate} "
-                    f"{self.accepted.forward}(); passed by {find_origin(name)}. "
-                    f"If the model should receive it, remap it to a parameter it takes"
-                    f"{close_matches(name, self.accepted.known)}; to silence this, add it to drop.",
-                    UnexpectedKeywordWarning,
-                    stacklevel=2,
-                )
-        plan.watch = tuple(name for name in plan.watch if name not in self._warned)
+            if kwargs[name] is not None:
+                origin = plan.origins[name]
+                # The record was made when this keyword set was first seen, perhaps with None.
+                self.ledger.note(self.accepted.forward, name, stray, None, kwargs[name], origin, plan.calls)
+                self._warn(name, kwargs[name], origin)
+        plan.watch = tuple(n for n in plan.watch if not self.ledger.has_warned(self.accepted.forward, n))
+        if plan.simple and len(self.simple_plans) < _MAX_PLANS:
+            self.simple_plans[tuple(kwargs)] = plan
 
-    def _unexpected(self, name: str, kwargs: dict, origin) -> UnexpectedKeywordError:
+    def _warn(self, name: str, value: Any, origin: Origin | None = None) -> None:
+        forward = self.accepted.forward
+        if not self.ledger.first_warning(forward, name):
+            return
+        fate = "will be ignored by" if self.accepted.var_keyword else "was dropped before"
+        warnings.warn(
+            f"{name!r} carried a {value_kind(value)} value and {fate} {forward}(); passed by "
+            f"{origin or find_origin(name)}. If the model should receive it, remap it to a parameter it "
+            f"takes{close_matches(name, self.accepted.known)}; to drop it silently, add it to drop.",
+            UnexpectedKeywordWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+    def _refuse(self, decisions: dict[str, Decision], origin: Callable[[str], Origin] | None) -> None:
+        for name, decision in decisions.items():
+            if decision.action is Action.REFUSE:
+                raise self.unexpected(name, origin(name) if origin is not None else None)
+
+    def unexpected(self, name: str, origin: Origin | None) -> UnexpectedKeywordError:
         hint = close_matches(name, self.accepted.known)
         where = f"; it was passed by {origin}" if origin is not None else ""
         fate = " (its **kwargs would ignore it)" if self.accepted.var_keyword else ""

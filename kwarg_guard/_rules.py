@@ -9,13 +9,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from ._signature import Accepted
 
-__all__ = ["Rules", "ON_UNKNOWN", "merge_rules"]
+__all__ = ["Rules", "ON_UNKNOWN", "DEFAULT_ON_UNKNOWN", "OnUnknown", "merge_rules", "close_matches"]
+
+OnUnknown = Literal["drop", "warn", "raise"]
 
 # Ordered from lenient to strict: merged layers take the strictest mode any of them asked for.
-ON_UNKNOWN = ("drop", "warn", "raise")
+ON_UNKNOWN: tuple[OnUnknown, ...] = ("drop", "warn", "raise")
+# A keyword that carried a value must not vanish without a word; "drop" is the explicit way to
+# be silent.
+DEFAULT_ON_UNKNOWN: OnUnknown = "warn"
 
 
 @dataclass(frozen=True)
@@ -26,15 +32,23 @@ class Rules:
         remap: ``{source: target}`` renames applied before anything else.
         drop: names always removed, accepted or not.
         on_unknown: ``"drop"``, ``"warn"`` or ``"raise"`` for keywords the forward does not take;
-            ``None`` means "not chosen here" (merged layers fall back to ``"drop"``).
+            ``None`` means "not chosen here" (merged layers fall back to ``"warn"``).
     """
 
-    remap: tuple = ()  # ((source, target), ...) in the caller's order; a tuple keeps Rules hashable
-    drop: frozenset = field(default_factory=frozenset)
-    on_unknown: str | None = None
+    # ((source, target), ...) sorted, so equal options give equal Rules whatever their order, and a
+    # tuple keeps Rules hashable. When several sources map to one target, the call decides which
+    # value wins (the first passed), never the order the options were written in.
+    remap: tuple[tuple[str, str], ...] = ()
+    drop: frozenset[str] = field(default_factory=frozenset)
+    on_unknown: OnUnknown | None = None
 
     @classmethod
-    def from_options(cls, remap=None, drop=None, on_unknown=None) -> "Rules":
+    def from_options(
+        cls,
+        remap: Mapping[str, str] | None = None,
+        drop: Iterable[str] | None = None,
+        on_unknown: str | None = None,
+    ) -> Rules:
         """Check user-facing options and build ``Rules``.
 
         Raises:
@@ -44,12 +58,13 @@ class Rules:
         return cls(_check_remap(remap), _check_drop(drop), _check_on_unknown(on_unknown))
 
     @property
-    def remap_map(self) -> dict:
+    def remap_map(self) -> dict[str, str]:
         return dict(self.remap)
 
     @property
-    def mode(self) -> str:
-        return self.on_unknown or "drop"
+    def mode(self) -> OnUnknown:
+        """The ``on_unknown`` in force: ``"warn"`` unless a layer chose otherwise."""
+        return self.on_unknown or DEFAULT_ON_UNKNOWN
 
     def check_against(self, accepted: Accepted) -> None:
         """Fail at patch time, not at the first step, when a remap cannot land.
@@ -80,9 +95,9 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
     Raises:
         ValueError: two layers map one source to different targets, or together form a chain.
     """
-    remap: dict = {}
-    drop: set = set()
-    modes = []
+    remap: dict[str, str] = {}
+    drop: set[str] = set()
+    modes: list[OnUnknown] = []
     for rules in layers:
         for source, target in rules.remap:
             if remap.setdefault(source, target) != target:
@@ -95,7 +110,7 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
             modes.append(rules.on_unknown)
     _check_no_chain(remap)
     strictest = max(modes, key=ON_UNKNOWN.index) if modes else None
-    return Rules(tuple(remap.items()), frozenset(drop), strictest)
+    return Rules(tuple(sorted(remap.items())), frozenset(drop), strictest)
 
 
 def close_matches(name: str, candidates: Iterable[str]) -> str:
@@ -106,7 +121,7 @@ def close_matches(name: str, candidates: Iterable[str]) -> str:
     return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
 
 
-def _check_remap(remap) -> tuple:
+def _check_remap(remap: object) -> tuple[tuple[str, str], ...]:
     if remap is None:
         return ()
     if not isinstance(remap, Mapping):
@@ -115,10 +130,10 @@ def _check_remap(remap) -> tuple:
         if not isinstance(source, str) or not isinstance(target, str):
             raise TypeError(f"remap takes keyword names as strings, got {source!r}: {target!r}")
     _check_no_chain(remap)
-    return tuple(remap.items())
+    return tuple(sorted(remap.items()))
 
 
-def _check_no_chain(remap: Mapping) -> None:
+def _check_no_chain(remap: Mapping[str, str]) -> None:
     # A target that is also a source makes the result depend on the order of renames
     # (a->b, b->a swaps or loses a value); one step from source to final name is always clear.
     for source, target in remap.items():
@@ -132,11 +147,13 @@ def _check_no_chain(remap: Mapping) -> None:
             )
 
 
-def _check_drop(drop) -> frozenset:
+def _check_drop(drop: object) -> frozenset[str]:
     if drop is None:
         return frozenset()
     if isinstance(drop, (str, bytes)):
         raise TypeError(f"drop takes a list of keyword names; for one name write drop=[{drop!r}]")
+    if not isinstance(drop, Iterable):
+        raise TypeError(f"drop takes a list of keyword names, not {type(drop).__name__}")
     names = frozenset(drop)
     for name in names:
         if not isinstance(name, str):
@@ -144,7 +161,7 @@ def _check_drop(drop) -> frozenset:
     return names
 
 
-def _check_on_unknown(on_unknown) -> str | None:
+def _check_on_unknown(on_unknown: object) -> OnUnknown | None:
     if on_unknown is not None and on_unknown not in ON_UNKNOWN:
         raise ValueError(f"on_unknown must be one of {', '.join(map(repr, ON_UNKNOWN))}, not {on_unknown!r}")
-    return on_unknown
+    return cast("OnUnknown | None", on_unknown)

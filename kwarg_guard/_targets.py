@@ -1,15 +1,59 @@
-"""Which modules a guard patches: the module itself, or every module inside it that matches.
+"""Which modules a guard patches: where the keyword fails, or every module that ``target`` names.
 
-Wrappers need no special code to be searched: PEFT models, ``DistributedDataParallel``,
-``DataParallel`` and ``torch.compile``'s ``OptimizedModule`` all register the model they wrap as
-a submodule, so ``root.modules()`` reaches it.
+With no ``target``, a guard lands on the model that actually runs the call, found by unwrapping
+the containers that only hand a call on: ``torch.compile``'s ``OptimizedModule``, DDP,
+``DataParallel``, DeepSpeed's engine, FSDP, and PEFT's models and tuners (the keyword PEFT injects
+fails in the model its tuner calls, not in the PEFT wrapper). With a ``target``, every module
+inside the model that matches is patched; wrappers need no special code to be searched, since
+all of these register the model they wrap as a submodule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
-__all__ = ["find_targets", "describe_target", "check_module", "PEFT_BASE_MODEL", "ModelsWrappedBy"]
+from ._signature import accepted_keywords
+from ._guarded import class_forward
+
+__all__ = [
+    "find_targets", "describe_target", "check_module", "unwrap_containers", "PEFT_BASE_MODEL", "ModelsWrappedBy",
+    "COMPILED",
+]
+
+# (class name on the MRO, attribute holding what it wraps). Matched by name so that nothing is
+# imported: a container from a package that is not installed simply never matches.
+COMPILED = (("OptimizedModule", "_orig_mod"),)
+CONTAINERS = (
+    *COMPILED,
+    ("DistributedDataParallel", "module"),
+    ("DataParallel", "module"),
+    ("DeepSpeedEngine", "module"),
+    ("FullyShardedDataParallel", "module"),
+    ("PeftModel", "base_model"),  # PeftModelForCausalLM & co.: their base_model is the tuner
+    ("BaseTuner", "model"),  # LoraModel, IA3Model, ...: the model they adapt
+)
+
+
+def unwrap_containers(module: torch.nn.Module, containers: tuple[tuple[str, str], ...] = CONTAINERS) -> torch.nn.Module:
+    """The module inside every container ``module`` is wrapped in (``module`` itself if none)."""
+    while True:
+        inner = _held(module, containers)
+        if inner is None:
+            return module
+        module = inner
+
+
+def _held(module: torch.nn.Module, containers: tuple[tuple[str, str], ...]) -> torch.nn.Module | None:
+    names = {cls.__name__ for cls in type(module).__mro__}
+    for holder, attribute in containers:
+        if holder in names:
+            inner = getattr(module, attribute, None)
+            if isinstance(inner, torch.nn.Module) and inner is not module:
+                return inner
+    return None
 
 
 class ModelsWrappedBy:
@@ -20,23 +64,29 @@ class ModelsWrappedBy:
     def __init__(self, holder: str, attribute: str):
         self.holder, self.attribute = holder, attribute
 
-    def find(self, root) -> list:
-        found = []
+    def find(self, root: torch.nn.Module) -> list[torch.nn.Module]:
+        found: list[torch.nn.Module] = []
         for module in root.modules():
-            if any(cls.__name__ == self.holder for cls in type(module).__mro__):
-                inner = getattr(module, self.attribute, None)
-                if isinstance(inner, torch.nn.Module) and inner not in found:
-                    found.append(inner)
+            inner = _held(module, ((self.holder, self.attribute),))
+            if inner is not None and not any(inner is f for f in found):
+                found.append(inner)
         return found
 
-    def __repr__(self):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelsWrappedBy) and (self.holder, self.attribute) == (other.holder, other.attribute)
+
+    def __hash__(self) -> int:
+        return hash((self.holder, self.attribute))
+
+    def __repr__(self) -> str:
         return f"the {self.attribute!r} of every {self.holder}"
 
 
 # PEFT's tuners (LoraModel, IA3Model, ... all BaseTuner) keep the model they adapt in ``.model``.
 PEFT_BASE_MODEL = ModelsWrappedBy("BaseTuner", "model")
 
-def check_module(obj, door: str) -> torch.nn.Module:
+
+def check_module(obj: object, door: str) -> torch.nn.Module:
     if not isinstance(obj, torch.nn.Module):
         raise TypeError(
             f"{door}() takes a torch.nn.Module, got {type(obj).__name__}; "
@@ -45,36 +95,30 @@ def check_module(obj, door: str) -> torch.nn.Module:
     return obj
 
 
-def _unwrap_compiled(module: torch.nn.Module) -> torch.nn.Module:
-    optimized = getattr(getattr(getattr(torch, "_dynamo", None), "eval_frame", None), "OptimizedModule", ())
-    while optimized and isinstance(module, optimized):
-        module = module._orig_mod
-    return module
-
-
-def _unwrap_containers(module: torch.nn.Module) -> torch.nn.Module:
-    # Containers whose own forward only hands the call on: "the module itself" is what they hold.
-    containers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
-    optimized = getattr(getattr(torch, "_dynamo", None), "eval_frame", None)
-    optimized = getattr(optimized, "OptimizedModule", ())
-    while True:
-        if isinstance(module, containers):
-            module = module.module
-        elif optimized and isinstance(module, optimized):
-            module = module._orig_mod
-        else:
-            return module
-
-
-def find_targets(root: torch.nn.Module, target) -> list:
+def find_targets(root: torch.nn.Module, target: Any, door: str = "guard", changes_keywords: bool = True) -> list[torch.nn.Module]:
     """The modules to patch, outermost first.
+
+    Args:
+        changes_keywords: the rules remap or drop something. Without it and without ``target``, a
+            guard on a wrapper whose forward takes a plain ``**kwargs`` would change nothing:
+            refused, naming the modules inside it that could fail.
 
     Raises:
         TypeError: ``target`` is not a class, tuple of classes, string or predicate.
         LookupError: nothing inside ``root`` matches ``target``.
+        ValueError: no ``target``, and the model's forward passes every keyword on.
     """
     if target is None:
-        return [_unwrap_containers(root)]
+        landing = unwrap_containers(root)
+        if not changes_keywords and accepted_keywords(class_forward(landing)).takes_anything:
+            candidates = _named_forwards_inside(landing)
+            if candidates:
+                raise ValueError(
+                    f"{door}({type(root).__name__}) would change nothing: {type(landing).__name__}.forward takes "
+                    f"**kwargs and hands every keyword on. Guard the module whose forward fails instead: "
+                    f"target={candidates[0]!r} (modules inside it: {', '.join(candidates)})"
+                )
+        return [landing]
     if isinstance(target, ModelsWrappedBy):
         found = target.find(root)
     else:
@@ -88,7 +132,24 @@ def find_targets(root: torch.nn.Module, target) -> list:
     return found
 
 
-def describe_target(target) -> str:
+def _named_forwards_inside(wrapper: torch.nn.Module) -> list[str]:
+    """Class names of up to three modules inside ``wrapper`` whose forward names its parameters."""
+    names: list[str] = []
+    for module in wrapper.modules():
+        name = type(module).__name__
+        if module is wrapper or name in names:
+            continue
+        try:
+            if not accepted_keywords(class_forward(module)).takes_anything:
+                names.append(name)
+        except TypeError:
+            continue
+        if len(names) == 3:
+            break
+    return names
+
+
+def describe_target(target: Any) -> str:
     if isinstance(target, ModelsWrappedBy):
         return repr(target)
     if isinstance(target, type):
@@ -100,7 +161,7 @@ def describe_target(target) -> str:
     return getattr(target, "__qualname__", repr(target))
 
 
-def _matcher(target):
+def _matcher(target: Any) -> Callable[[torch.nn.Module], bool]:
     if isinstance(target, type) or (isinstance(target, tuple) and all(isinstance(t, type) for t in target)):
         return lambda module: isinstance(module, target)
     if isinstance(target, str):

@@ -49,6 +49,35 @@ class Outer(torch.nn.Module):
         return self.inner(x, labels=labels, **kwargs)
 
 
+class Headless(torch.nn.Module):
+    """A model with no ``labels`` parameter and no **kwargs, like HiggsAudioModel: PEFT's
+    CAUSAL_LM wrapper passes it ``labels=`` anyway."""
+
+    def __init__(self):
+        from transformers import PretrainedConfig
+
+        super().__init__()
+        self.config = PretrainedConfig()
+        self.embed = torch.nn.Embedding(16, 4)
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, label_ids=None):
+        out = self.proj(self.embed(input_ids))
+        return out if label_ids is None else (out, label_ids)
+
+    def prepare_inputs_for_generation(self, *args, **kwargs):
+        return kwargs
+
+
+def peft_causal_lm(model):
+    """``model`` inside PEFT's CAUSAL_LM wrapper with LoRA on its ``proj``/``linear`` layers."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = [name for name in ("proj", "linear") if hasattr(model, name)]
+    return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", target_modules=targets, r=2))
+
+
 @pytest.fixture
 def labeled():
     torch.manual_seed(0)

@@ -47,3 +47,12 @@ def test_patched_compiled_module_without_graph_breaks(x):
     with patched(compiled, remap={"labels": "label_ids"}):
         result = explain(lambda x: compiled(x, labels=x), x)
     assert result.graph_break_count == 0, result.break_reasons
+
+
+def test_compiled_remap_onto_a_positional_target_gives_the_eager_result(labeled, x):
+    guard(labeled, remap={"labels": "label_ids"})
+    labels, given = torch.full((2, 4), 2.0), torch.full((2, 4), 5.0)
+    for args in ((x, None, given), (x, None, None)):
+        eager = labeled(*args, labels=labels)
+        compiled = torch.compile(labeled, backend="eager")(*args, labels=labels)
+        assert torch.equal(eager[1], compiled[1])

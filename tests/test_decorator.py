@@ -137,3 +137,51 @@ class TestClassDoor:
 
         with pytest.raises(TypeError, match="has no forward"):
             kwarg_guard(NoForward)
+
+
+class StaticForward(torch.nn.Module):
+    @staticmethod
+    def forward(x, label_ids=None):
+        return x, label_ids
+
+
+class TestStaticmethodForward:
+    """A staticmethod forward is not given the module: guarded, it behaves exactly as unguarded."""
+
+    def test_instance_guard(self):
+        import inspect
+
+        from kwarg_guard import guard
+
+        model = StaticForward()
+        before = inspect.signature(model.forward)
+        guard(model, remap={"labels": "label_ids"})
+        assert model(1, label_ids=2) == (1, 2)
+        assert model(1, labels=3) == (1, 3)
+        assert model.forward(1, labels=4) == (1, 4)
+        assert inspect.signature(model.forward) == before
+        unguard(model)
+        assert "forward" not in vars(model)
+
+    def test_class_guard_keeps_it_a_staticmethod(self):
+        class Net(StaticForward):
+            @staticmethod
+            def forward(x, label_ids=None):
+                return x, label_ids
+
+        original = Net.__dict__["forward"]
+        kwarg_guard(Net, remap={"labels": "label_ids"})
+        assert isinstance(Net.__dict__["forward"], staticmethod)
+        assert Net()(1, labels=5) == (1, 5) and Net.forward(1, labels=6) == (1, 6)
+        unguard(Net)
+        assert Net.__dict__["forward"] is original
+
+    def test_an_inherited_staticmethod_forward(self):
+        class Leaf(StaticForward):
+            pass
+
+        kwarg_guard(Leaf, remap={"labels": "label_ids"})
+        try:
+            assert Leaf()(1, labels=7) == (1, 7)
+        finally:
+            unguard(Leaf)

@@ -108,3 +108,72 @@ def test_explain_names_peft_on_a_real_peft_model():
     row = explanation.find("Labeled.forward", "labels")
     assert row.unguarded == "raises TypeError"
     assert explanation.stopped_at == "Labeled.forward"
+
+
+class TestThreads:
+    def test_other_threads_call_the_model_normally_while_explain_runs(self, x):
+        import threading
+
+        inside, done = threading.Event(), threading.Event()
+        explaining = []
+
+        class Pausing(torch.nn.Module):
+            """A wrapper that holds the dry run inside the model until another thread has called."""
+
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, *args, **kwargs):
+                if threading.current_thread() in explaining:
+                    inside.set()
+                    assert done.wait(10), "the other thread never finished its call"
+                return self.inner(*args, **kwargs)
+
+        model = Pausing(Labeled())
+        results, errors = [], []
+
+        def other():
+            inside.wait(10)
+            try:
+                results.append(model(x, attention_mask=torch.ones(2, 4), label_ids=torch.ones(1)))
+            except BaseException as exc:  # noqa: BLE001 - the finding
+                errors.append(exc)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        explaining.append(threading.current_thread())
+        explanation = explain(model, x, labels=None)
+        thread.join(10)
+        assert not errors, errors
+        assert len(results) == 1 and results[0][1] == 1
+        assert {row.keyword for row in explanation} == {"labels"}  # nothing of the other call
+        assert explanation.stopped_at == "Labeled.forward"
+
+
+class TestFix:
+    def test_names_the_class_and_remaps_a_close_name(self, x):
+        explanation = explain(Outer(Labeled()), x, token_type_ids=torch.zeros(1))
+        assert explanation.fixes == ("guard(model, target='Labeled', remap={'labels': 'label_ids'}, drop=['token_type_ids'])",)
+        assert str(explanation).endswith("fix:\n  " + explanation.fixes[0])
+
+    def test_the_fix_makes_the_call_work(self, x):
+        model = Outer(Labeled())
+        (fix,) = explain(model, x, labels=torch.ones(1), token_type_ids=torch.zeros(1)).fixes
+        exec(fix, {"guard": guard, "model": model})
+        assert model(x, labels=torch.ones(1), token_type_ids=torch.zeros(1))[1] == 1
+
+    def test_nothing_to_fix(self, x):
+        explanation = explain(Labeled(), x, attention_mask=torch.ones(2, 4))
+        assert explanation.fixes == () and "fix" not in str(explanation)
+
+    def test_fits_a_100_column_terminal_with_peft_in_the_way(self):
+        from conftest import Headless, peft_causal_lm
+
+        model = peft_causal_lm(Headless())
+        ids = torch.randint(0, 16, (2, 3))
+        text = str(explain(model, input_ids=ids, token_type_ids=torch.zeros_like(ids), labels=ids))
+        assert max(len(line) for line in text.splitlines()) <= 100, text
+        assert "PeftModelForCausalLM.forward" in text and "guard(model, target='Headless'" in text

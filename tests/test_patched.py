@@ -163,6 +163,18 @@ class TestRemapSemantics:
         with patched(labeled, remap={"labels": "label_ids"}):
             assert labeled(x, labels=value)[1] is value
 
+    def test_a_target_given_by_position_wins(self, labeled, x):
+        given = torch.tensor(9)
+        with patched(labeled, remap={"labels": "label_ids"}):
+            assert labeled(x, None, given, labels=torch.tensor(1))[1] is given
+            assert labeled.forward(x, None, given, labels=torch.tensor(1))[1] is given
+        assert report(labeled).find("labels", "dropped (target given)").count == 2
+
+    def test_a_target_given_by_position_as_none_takes_the_value(self, labeled, x):
+        value = torch.tensor(1)
+        with patched(labeled, remap={"labels": "label_ids"}):
+            assert labeled(x, None, None, labels=value)[1] is value
+
     def test_remap_runs_before_drop_of_unknowns(self, labeled, x):
         with patched(labeled, remap={"lbl": "label_ids"}, drop=["extra"], on_unknown="raise"):
             assert labeled(x, lbl=1, extra=2)[1] == 1

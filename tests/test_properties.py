@@ -122,3 +122,39 @@ def test_patched_module_behaves_like_the_decorator_and_remaps_the_same_object(ca
         kwargs.pop("labels", None)
     else:
         check_received(received, params, varkw, kwargs)
+
+
+class Three(torch.nn.Module):
+    def forward(self, a=None, b=None, label_ids=None):
+        return {"a": a, "b": b, "label_ids": label_ids}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["a", "b", "label_ids", "labels", "junk"]), st.sampled_from([None, "value"])),
+    st.sets(st.sampled_from(["a", "junk"])),
+    st.sampled_from(["drop", "warn"]),
+)
+def test_explain_says_exactly_what_the_call_does(keywords, drop, on_unknown):
+    # One decision serves explain() and the call: what the dry run predicts is what arrives.
+    import warnings
+
+    from kwarg_guard import explain, guard
+
+    kwargs = {name: (object() if value else None) for name, value in keywords.items()}
+    model = guard(Three(), remap={"labels": "label_ids"}, drop=sorted(drop), on_unknown=on_unknown)
+    predicted = {row.keyword: row.guarded for row in explain(model, **kwargs)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        received = model(**kwargs)
+    expected = {}
+    for name, value in kwargs.items():
+        outcome = predicted[name]
+        if outcome == "passes":
+            expected.setdefault(name, value)
+        elif outcome.startswith("remapped"):
+            expected["label_ids"] = value  # a remap fills a target given as None
+        else:
+            assert outcome.startswith("dropped"), outcome
+    for name in ("a", "b", "label_ids"):
+        assert received[name] is expected.get(name), (name, predicted)

@@ -1,6 +1,7 @@
 """Concurrent calls never see a half-installed patch while layers come and go."""
 
 import threading
+import time
 
 import torch
 
@@ -33,10 +34,15 @@ def test_concurrent_calls_while_layers_are_added_and_removed(labeled, x):
                 return
 
     def toggler():
-        for _ in range(300):
+        # At least 300 rounds, and on until the callers have seen both states (the scheduler
+        # decides when they run).
+        deadline = time.monotonic() + 60
+        rounds = 0
+        while rounds < 300 or not (outcomes["remapped"] and outcomes["dropped"]) and time.monotonic() < deadline:
             with patched(labeled, remap={"labels": "label_ids"}):
                 with patched(labeled, drop=["attention_mask"]):
-                    pass
+                    time.sleep(0)
+            rounds += 1
         stop.set()
 
     threads = [threading.Thread(target=caller) for _ in range(3)] + [threading.Thread(target=toggler)]

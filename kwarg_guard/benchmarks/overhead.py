@@ -1,18 +1,24 @@
 """Per-call cost of a guard, measured against the alternatives in one process.
 
-    python -m kwarg_guard.benchmarks.overhead [--rounds 15] [--markdown docs/performance.md]
+    python -m kwarg_guard.benchmarks.overhead [--rounds 31] [--markdown docs/performance.md]
 
-Variants, each on a fresh copy of a tiny module whose forward does nothing, so the numbers are
-the cost of the call machinery alone:
+Variants, each on its own instance of a tiny module whose forward does nothing, so the numbers
+are the cost of the call machinery alone:
 
-* bare      — ``module(x=..., y=...)`` with nothing installed (the reference);
+* bare      — the call with nothing installed (the reference);
 * pre-hook  — ``register_forward_pre_hook(with_kwargs=True)`` doing the same filtering;
-* floor     — a minimal closure on the instance: a superset check and a dict filter;
+* floor     — a minimal closure on the instance: one set test and a dict filter;
 * guard     — ``kwarg_guard.guard(module)``.
 
-Two paths: nothing to drop (``x, y``) and something to drop (``x, y, z``). Extra cost is the
-variant's time minus bare's time for ``x, y``. Rounds are interleaved and the median kept, since
-these machines are shared and noisy.
+Two forwards: one that names its parameters (``x, y``), where the guard drops the stray ``z``
+as the default guard does, and one that takes ``x, **kwargs``, where ``z`` is in ``drop``. Two
+paths each: nothing to drop (``x, y``) and something to drop (``x, y, z``). Two ways to call:
+``module(...)`` and ``module.forward(...)``.
+
+Shared machines drift: a variant timed after another can look slower only because the machine
+got busier. So every round times every variant once, in an order that rotates from round to
+round, and each round yields the ratios of *extra* cost (variant minus bare, in that round)
+guard / floor and guard / pre-hook. The published figure is the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -24,83 +30,120 @@ import re
 import statistics
 import time
 import timeit
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from kwarg_guard import guard
 
-ACCEPTED = frozenset({"x", "y"})
+NAMED = frozenset({"x", "y"})
+DROPPED = frozenset({"z"})
 
 
-class Tiny(torch.nn.Module):
+class Named(torch.nn.Module):
     def forward(self, x=None, y=None):
         return x
 
 
-def _prehook(module, args, kwargs):
-    if kwargs.keys() <= ACCEPTED:
+class Open(torch.nn.Module):
+    def forward(self, x=None, **kwargs):
+        return x
+
+
+def _named_prehook(module, args, kwargs):
+    if kwargs.keys() <= NAMED:
         return None
-    return args, {k: v for k, v in kwargs.items() if k in ACCEPTED}
+    return args, {k: v for k, v in kwargs.items() if k in NAMED}
 
 
-def _install_floor(module):
+def _open_prehook(module, args, kwargs):
+    if DROPPED.isdisjoint(kwargs):
+        return None
+    return args, {k: v for k, v in kwargs.items() if k not in DROPPED}
+
+
+def _floor(module: torch.nn.Module, passes: Callable[[Any], bool], keep: Callable[[str], bool]) -> None:
     forward = module.forward
 
     def floor(*args, **kwargs):
-        if not kwargs.keys() <= ACCEPTED:
-            kwargs = {k: v for k, v in kwargs.items() if k in ACCEPTED}
+        if not passes(kwargs):
+            kwargs = {k: v for k, v in kwargs.items() if keep(k)}
         return forward(*args, **kwargs)
 
     module.forward = floor
 
 
-def variants() -> dict:
-    bare, hooked, floored, guarded = Tiny(), Tiny(), Tiny(), Tiny()
-    hooked.register_forward_pre_hook(_prehook, with_kwargs=True)
-    _install_floor(floored)
-    guard(guarded)
+def variants(forward: str) -> dict[str, torch.nn.Module]:
+    """The four variants for the ``"named"`` or the ``"**kwargs"`` forward."""
+    cls = Named if forward == "named" else Open
+    bare, hooked, floored, guarded = cls(), cls(), cls(), cls()
+    if forward == "named":
+        hooked.register_forward_pre_hook(_named_prehook, with_kwargs=True)
+        _floor(floored, NAMED.issuperset, NAMED.__contains__)
+        guard(guarded)
+    else:
+        hooked.register_forward_pre_hook(_open_prehook, with_kwargs=True)
+        _floor(floored, DROPPED.isdisjoint, lambda k: k not in DROPPED)
+        guard(guarded, drop=sorted(DROPPED))
     return {"bare": bare, "pre-hook": hooked, "floor": floored, "guard": guarded}
 
 
-STATEMENTS = {
-    ("module(...)", "nothing to drop"): "m(x=a, y=a)",
-    ("module(...)", "something to drop"): "m(x=a, y=a, z=a)",
-    ("module.forward(...)", "nothing to drop"): "m.forward(x=a, y=a)",
-    ("module.forward(...)", "something to drop"): "m.forward(x=a, y=a, z=a)",
-}
+FORWARDS = ("named", "**kwargs")
+CALLS = {"module(...)": "m({})", "module.forward(...)": "m.forward({})"}
+PATHS = {"nothing to drop": "x=a, y=a", "something to drop": "x=a, y=a, z=a"}
 
 
-def measure(rounds: int, number: int) -> dict:
-    """(variant, call, path) -> median ns per call."""
-    modules = variants()
-    samples: dict = {}
-    for _ in range(rounds):
-        for (call, path), statement in STATEMENTS.items():
-            for name, module in modules.items():
-                if name == "bare" and path == "something to drop":
-                    continue
-                if name == "pre-hook" and call == "module.forward(...)":
-                    continue  # hooks never run for a direct forward call: nothing to compare
-                timer = timeit.Timer(statement, globals={"m": module, "a": 1})
-                samples.setdefault((name, call, path), []).append(timer.timeit(number) / number * 1e9)
-    return {key: statistics.median(values) for key, values in samples.items()}
+def _cases() -> list[tuple[str, str, str]]:
+    return [(forward, call, path) for forward in FORWARDS for call in CALLS for path in PATHS]
 
 
-def table(results: dict) -> str:
+def measure(rounds: int, number: int) -> dict[tuple[str, str, str], dict[str, list[float]]]:
+    """case -> {"bare ns", "guard / floor", "guard / pre-hook", ...: one value per round}."""
+    modules = {forward: variants(forward) for forward in FORWARDS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the default guard warns once about the stray z
+        for forward in FORWARDS:  # first sight of each keyword set happens once, outside the timing
+            modules[forward]["guard"](x=1, y=1, z=1)
+    results: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    cases = _cases()
+    for index in range(rounds):
+        for forward, call, path in cases:
+            names = ["bare", "floor", "guard"] + (["pre-hook"] if call == "module(...)" else [])
+            shift = index % len(names)
+            order = names[shift:] + names[:shift]
+            times = {}
+            for name in order:
+                statement = CALLS[call].format(PATHS["nothing to drop"] if name == "bare" else PATHS[path])
+                timer = timeit.Timer(statement, globals={"m": modules[forward][name], "a": 1})
+                times[name] = timer.timeit(number) / number * 1e9
+            row = results.setdefault((forward, call, path), {})
+            extra = {name: times[name] - times["bare"] for name in names if name != "bare"}
+            row.setdefault("bare ns", []).append(times["bare"])
+            for name, value in extra.items():
+                row.setdefault(f"{name} extra ns", []).append(value)
+            row.setdefault("guard / floor", []).append(extra["guard"] / extra["floor"])
+            if "pre-hook" in extra:
+                row.setdefault("guard / pre-hook", []).append(extra["guard"] / extra["pre-hook"])
+    return results
+
+
+def table(results: dict[tuple[str, str, str], dict[str, list[float]]]) -> str:
     lines = [
-        "| call | path | bare ns | pre-hook extra ns | floor extra ns | guard extra ns | guard / floor | guard / pre-hook |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| forward | call | path | bare ns | pre-hook extra ns | floor extra ns | guard extra ns "
+        "| guard / floor | middle half of rounds | guard / pre-hook |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for call in ("module(...)", "module.forward(...)"):
-        bare = results[("bare", call, "nothing to drop")]
-        for path in ("nothing to drop", "something to drop"):
-            extra = {n: results[(n, call, path)] - bare for n in ("pre-hook", "floor", "guard") if (n, call, path) in results}
-            hook = f"{extra['pre-hook']:.0f}" if "pre-hook" in extra else "n/a (hooks do not run)"
-            ratio_hook = f"{extra['guard'] / extra['pre-hook']:.2f}" if "pre-hook" in extra else "n/a"
-            lines.append(
-                f"| `{call}` | {path} | {bare:.0f} | {hook} | {extra['floor']:.0f} | {extra['guard']:.0f} "
-                f"| {extra['guard'] / extra['floor']:.2f} | {ratio_hook} |"
-            )
+    for (forward, call, path), row in results.items():
+        median = {key: statistics.median(values) for key, values in row.items()}
+        low, _, high = statistics.quantiles(row["guard / floor"], n=4)
+        hook = f"{median['pre-hook extra ns']:.0f}" if "pre-hook extra ns" in median else "n/a (hooks do not run)"
+        ratio_hook = f"{median['guard / pre-hook']:.2f}" if "guard / pre-hook" in median else "n/a"
+        lines.append(
+            f"| `{forward}` | `{call}` | {path} | {median['bare ns']:.0f} | {hook} | {median['floor extra ns']:.0f} "
+            f"| {median['guard extra ns']:.0f} | **{median['guard / floor']:.2f}** | {low:.2f}-{high:.2f} | {ratio_hook} |"
+        )
     return "\n".join(lines)
 
 
@@ -117,16 +160,17 @@ def machine() -> str:
     )
 
 
-def main(argv=None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--number", type=int, default=20000, help="calls per timing")
     parser.add_argument("--markdown", help="replace the table between the overhead markers in this file")
     args = parser.parse_args(argv)
     results = measure(args.rounds, args.number)
     block = (
         f"Measured {time.strftime('%Y-%m-%d')} on: {machine()}\n\n"
-        f"Rounds: {args.rounds} x {args.number} calls, median.\n\n{table(results)}"
+        f"{args.rounds} interleaved rounds x {args.number} calls per variant; each column is the median "
+        f"over rounds (the ratios are medians of per-round ratios).\n\n{table(results)}"
     )
     print(block)
     if args.markdown:

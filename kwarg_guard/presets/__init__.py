@@ -21,7 +21,12 @@ import importlib.util
 import logging
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._rules import Rules
 
 __all__ = [
     "Preset", "register_preset", "get_preset", "available_presets", "preset_problems", "reload_entry_points",
@@ -54,9 +59,20 @@ class Preset:
     requires: str | None = None
     install_hint: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "remap", MappingProxyType(dict(self.remap)))
         object.__setattr__(self, "drop", frozenset(self.drop))
+
+    @cached_property
+    def rules(self) -> Rules:
+        """The preset's options as the ``Rules`` every door applies (checked on first use).
+
+        Raises:
+            TypeError, ValueError: the options are malformed (see ``kwarg_guard``).
+        """
+        from .._rules import Rules
+
+        return Rules.from_options(dict(self.remap), self.drop, self.on_unknown)
 
     def requirement_missing(self) -> str | None:
         """The error text when ``requires`` cannot be imported, else ``None``."""
@@ -163,9 +179,7 @@ def _load_entry_point(entry_point) -> list:
 
 
 def _validate(preset: Preset) -> None:
-    from .._rules import Rules
-
-    Rules.from_options(dict(preset.remap), preset.drop, preset.on_unknown)
+    preset.rules  # noqa: B018 - building the rules is the check
 
 
 from . import builtin as _builtin  # noqa: E402,F401  (registers the built-in presets)
