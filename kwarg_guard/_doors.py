@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ._guarded import Layer, guard_function, state_of
-from ._ledger import Report, existing_ledger
+from ._ledger import Report, every_ledger, existing_ledger
 from ._patching import add_layer, end_block, guard_class, layers_of, remove_layer, unguard_class
 from ._rules import Rules
 from ._targets import check_module, find_targets
@@ -165,13 +165,15 @@ def unguard(obj):
     return obj
 
 
-def report(obj) -> Report:
-    """What the guards on ``obj`` (a model, a guarded function or class) dropped, remapped or
-    saw ignored: keyword, action, count, value kinds and origin. Records outlive ``patched``
-    blocks; ``str(report(model))`` is a table.
+def report(obj=None) -> Report:
+    """What the guards on ``obj`` (a model, a guarded function or class; with no argument, every
+    guard in this process) dropped, remapped or saw ignored: keyword, action, count, value kinds
+    and origin. Records outlive ``patched`` blocks; ``str(report(model))`` is a table.
     """
     ledgers = []
-    if isinstance(obj, torch.nn.Module):
+    if obj is None:
+        ledgers = every_ledger()
+    elif isinstance(obj, torch.nn.Module):
         for module in obj.modules():
             ledgers.append(existing_ledger(module))
             ledgers.extend(_class_ledgers(type(module)))

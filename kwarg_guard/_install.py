@@ -1,34 +1,57 @@
-"""Guard a library's class the moment its module is imported: ``install(preset)`` / ``uninstall``.
+"""Guard a library's models the moment its module is imported: ``install(preset)`` / ``uninstall``.
 
-For code you do not control: one line before importing it, and every instance of the preset's
-target class is guarded through the class door (``kwarg_guard(SomeClass, ...)``). The hook is
-wrapt's post-import hook, so it also fires at once if the module is already imported.
+For code you do not control: one line before importing it (or none, with ``kwarg-guard run``).
+What gets guarded depends on the preset's target:
+
+* a class object: guarded at once, through ``kwarg_guard(SomeClass, ...)``, wherever it is defined;
+* ``"package.module.Class"``: that class, as soon as its module is imported;
+* the model a wrapper holds (``peft_headless``: the model every PEFT tuner adapts): each model is
+  guarded as the wrapper is built, by hooking the wrapper class's ``__init__``.
+
+The import hooks are wrapt's post-import hooks, which also fire at once if the module is already
+imported.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+import weakref
+from typing import Any
 
 import wrapt
 
+from ._guarded import Layer
 from ._ledger import LOGGER
-from ._patching import guard_class, unguard_class
+from ._patching import add_layer, guard_class, remove_layer, unguard_class
+from ._targets import ModelsWrappedBy, find_targets
 from .errors import NotGuardedError
-from .presets import get_preset
+from .presets import Preset, get_preset
 
-__all__ = ["install", "uninstall", "installed"]
+__all__ = ["install", "uninstall", "installed", "installable", "Installation"]
 
 _LOCK = threading.Lock()
-_INSTALLED: dict = {}  # preset name -> _Installation
+_INSTALLED: dict[str, Installation] = {}
 
 
-class _Installation:
-    def __init__(self, preset, module_name, class_name, rules):
-        self.preset, self.module_name, self.class_name, self.rules = preset, module_name, class_name, rules
+class Installation:
+    """One installed preset.
+
+    Attributes:
+        preset: the ``Preset``.
+        module_name: the module whose import triggers the guard.
+        class_name: the class guarded (or whose ``__init__`` guards what it holds).
+        guarded: that class, once the hook has fired; ``None`` before.
+    """
+
+    def __init__(self, preset: Preset, module_name: str, class_name: str):
+        self.preset, self.module_name, self.class_name = preset, module_name, class_name
         self.active = True
-        self.guarded = None  # the class, once the hook has fired
+        self.guarded: type | None = None
+        self._original_init: Any = None
+        self._layers: weakref.WeakKeyDictionary[Any, Layer] = weakref.WeakKeyDictionary()
 
-    def hook(self, module):
+    def hook(self, module: Any) -> None:
         # wrapt keeps hooks for good; an uninstalled one just does nothing when it fires.
         if not self.active:
             return
@@ -40,37 +63,88 @@ class _Installation:
                 self.preset.name, self.module_name, self.class_name,
             )
             return
-        guard_class(cls, self.rules)
+        self.apply(cls)
+
+    def apply(self, cls: type) -> None:
+        if isinstance(self.preset.target, ModelsWrappedBy):
+            self._guard_what_it_builds(cls)
+        else:
+            guard_class(cls, self.preset.rules)
         self.guarded = cls
 
+    def _guard_what_it_builds(self, holder: type) -> None:
+        original = holder.__dict__.get("__init__")
+        inherited = holder.__init__
+        installation = self
 
-def install(preset: str):
-    """Guard the preset's target class as soon as its module is imported (now, if it already is).
+        @functools.wraps(inherited)
+        def __init__(wrapper: Any, *args: Any, **kwargs: Any) -> None:
+            inherited(wrapper, *args, **kwargs)
+            if installation.active:
+                installation.guard_inside(wrapper)
+
+        self._original_init = original
+        holder.__init__ = __init__  # type: ignore[misc]
+
+    def guard_inside(self, wrapper: Any) -> None:
+        try:
+            models = find_targets(wrapper, self.preset.target)
+        except LookupError:
+            return  # this wrapper holds no model of that kind (PEFT prompt learning, say)
+        for model in models:
+            if model not in self._layers:
+                layer = Layer.new(self.preset.rules, "guard")
+                add_layer([model], layer)
+                self._layers[model] = layer
+
+    def remove(self) -> None:
+        self.active = False
+        if self.guarded is None:
+            return
+        if isinstance(self.preset.target, ModelsWrappedBy):
+            if self._original_init is None:
+                del self.guarded.__init__  # type: ignore[misc]
+            else:
+                self.guarded.__init__ = self._original_init  # type: ignore[misc]
+            for model, layer in list(self._layers.items()):
+                remove_layer([model], layer.token)
+        else:
+            unguard_class(self.guarded)
+
+
+def install(preset: str) -> Installation:
+    """Guard what the preset targets as soon as its module is imported (now, if it already is).
 
     Returns what ``installed()`` lists for it. Installing an installed preset is a no-op.
 
+    >>> from kwarg_guard import install, installed, uninstall
+    >>> install("peft_headless").class_name
+    'BaseTuner'
+    >>> "peft_headless" in installed()
+    True
+    >>> uninstall("peft_headless")
+
     Raises:
-        ValueError: unknown preset, or one whose ``target`` is not a qualified class name
-            (``"package.module.Class"``) or a class.
+        ValueError: unknown preset, or one whose target is neither a class, a qualified class
+            name (``"package.module.Class"``) nor a model held by a known wrapper.
     """
     chosen = get_preset(preset)
-    module_name, class_name = _split_target(chosen)
+    module_name, class_name = installable(chosen)
     with _LOCK:
         if chosen.name in _INSTALLED:
             return _INSTALLED[chosen.name]
-        installation = _INSTALLED[chosen.name] = _Installation(chosen, module_name, class_name, chosen.rules)
+        installation = _INSTALLED[chosen.name] = Installation(chosen, module_name, class_name)
     if isinstance(chosen.target, type):
         # The class itself is at hand (it may be local or nested, where no import could find it
         # again): guard it now.
-        guard_class(chosen.target, chosen.rules)
-        installation.guarded = chosen.target
+        installation.apply(chosen.target)
     else:
         wrapt.register_post_import_hook(installation.hook, module_name)
     return installation
 
 
 def uninstall(preset: str) -> None:
-    """Undo ``install``: unguard the class if the hook fired, and disarm the hook if not.
+    """Undo ``install``: remove what it guarded, and disarm its hook if it has not fired.
 
     Raises:
         NotGuardedError: the preset is not installed.
@@ -79,24 +153,30 @@ def uninstall(preset: str) -> None:
         installation = _INSTALLED.pop(preset, None)
     if installation is None:
         raise NotGuardedError(f"preset {preset!r} is not installed; installed: {', '.join(sorted(_INSTALLED)) or 'none'}")
-    installation.active = False
-    if installation.guarded is not None:
-        unguard_class(installation.guarded)
+    installation.remove()
 
 
-def installed() -> dict:
-    """Preset name -> installation (``.module_name``, ``.class_name``, ``.guarded`` class or None)."""
+def installed() -> dict[str, Installation]:
+    """Preset name -> ``Installation`` (``.module_name``, ``.class_name``, ``.guarded``)."""
     with _LOCK:
         return dict(_INSTALLED)
 
 
-def _split_target(preset) -> tuple:
+def installable(preset: Preset) -> tuple[str, str]:
+    """``(module, class name)`` whose import triggers ``install(preset)``.
+
+    Raises:
+        ValueError: ``install()`` cannot reach the preset's target.
+    """
     target = preset.target
     if isinstance(target, type):
         return target.__module__, target.__qualname__
     if isinstance(target, str) and "." in target:
-        return tuple(target.rsplit(".", 1))
+        module_name, class_name = target.rsplit(".", 1)
+        return module_name, class_name
+    if isinstance(target, ModelsWrappedBy) and target.module:
+        return target.module, target.holder
     raise ValueError(
-        f"install() needs a preset whose target is a class or 'package.module.Class'; "
-        f"preset {preset.name!r} has target {target!r} (use patched()/guard() with it instead)"
+        f"install() needs a preset whose target is a class, 'package.module.Class', or the model a "
+        f"known wrapper holds; preset {preset.name!r} has target {target!r} (use patched()/guard() with it instead)"
     )

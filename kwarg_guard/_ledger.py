@@ -16,12 +16,33 @@ from dataclasses import dataclass
 from ._origin import Origin
 from ._table import render_table
 
-__all__ = ["Ledger", "KeywordRecord", "Report", "ledger_for", "existing_ledger", "LOGGER"]
+__all__ = [
+    "Ledger", "KeywordRecord", "Report", "ledger_for", "existing_ledger", "every_ledger", "keep_every_ledger", "LOGGER",
+]
 
 LOGGER = logging.getLogger("kwarg_guard")
 
 _LEDGERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _LEDGERS_LOCK = threading.Lock()
+# Every ledger in this process, for report() of the whole process; kept alive past their
+# modules only when asked (a report printed at exit must not lose a model freed before it).
+_EVERY_LEDGER: "weakref.WeakSet[Ledger]" = weakref.WeakSet()
+_EVERY_LEDGER_LOCK = threading.Lock()
+_KEPT: list = []
+_KEEPING = {"on": False}
+
+
+def keep_every_ledger() -> None:
+    """From now on, ledgers outlive their modules (for a report of the whole process at exit)."""
+    with _EVERY_LEDGER_LOCK:
+        _KEEPING["on"] = True
+        _KEPT.extend(_EVERY_LEDGER)
+
+
+def every_ledger() -> list:
+    """Every ledger of this process that still exists."""
+    with _EVERY_LEDGER_LOCK:
+        return list(_EVERY_LEDGER)
 
 
 def ledger_for(owner) -> "Ledger":
@@ -123,6 +144,10 @@ class Ledger:
         self._entries: dict[tuple[str, str, str, str | None], _Entry] = {}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        with _EVERY_LEDGER_LOCK:
+            _EVERY_LEDGER.add(self)
+            if _KEEPING["on"]:
+                _KEPT.append(self)
 
     def first_warning(self, forward: str, keyword: str) -> bool:
         """True the first time it is asked for ``(forward, keyword)``: warn once, however often

@@ -47,6 +47,7 @@ def render_table(
         if index == 0:
             lines.append(indent + (" " * _GAP).join("-" * w for w in widths))
         elif details and details[index - 1]:
-            under = indent + " " * min(widths[0] + _GAP, 24)
+            # Under the second column, unless the first is so wide that little room would be left.
+            under = indent + " " * (widths[0] + _GAP if widths[0] + _GAP <= width // 3 else 2 * _GAP)
             lines.extend(textwrap.wrap(details[index - 1], width, initial_indent=under, subsequent_indent=under + "  "))
     return lines

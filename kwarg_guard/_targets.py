@@ -59,10 +59,11 @@ def _held(module: torch.nn.Module, containers: tuple[tuple[str, str], ...]) -> t
 class ModelsWrappedBy:
     """A target that names modules by what holds them: the ``attribute`` of every module whose
     class is called ``holder`` (matched on the MRO by name, nothing imported). Picklable data,
-    so presets can carry it."""
+    so presets can carry it. ``module``, where the holder class is defined, lets ``install()``
+    guard each model as its holder is built."""
 
-    def __init__(self, holder: str, attribute: str):
-        self.holder, self.attribute = holder, attribute
+    def __init__(self, holder: str, attribute: str, module: str | None = None):
+        self.holder, self.attribute, self.module = holder, attribute, module
 
     def find(self, root: torch.nn.Module) -> list[torch.nn.Module]:
         found: list[torch.nn.Module] = []
@@ -73,17 +74,17 @@ class ModelsWrappedBy:
         return found
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelsWrappedBy) and (self.holder, self.attribute) == (other.holder, other.attribute)
+        return isinstance(other, ModelsWrappedBy) and vars(self) == vars(other)
 
     def __hash__(self) -> int:
-        return hash((self.holder, self.attribute))
+        return hash((self.holder, self.attribute, self.module))
 
     def __repr__(self) -> str:
         return f"the {self.attribute!r} of every {self.holder}"
 
 
 # PEFT's tuners (LoraModel, IA3Model, ... all BaseTuner) keep the model they adapt in ``.model``.
-PEFT_BASE_MODEL = ModelsWrappedBy("BaseTuner", "model")
+PEFT_BASE_MODEL = ModelsWrappedBy("BaseTuner", "model", module="peft.tuners.tuners_utils")
 
 
 def check_module(obj: object, door: str) -> torch.nn.Module:

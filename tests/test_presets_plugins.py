@@ -6,11 +6,12 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from conftest import needs_boson
 from kwarg_guard import (
     NotGuardedError, Preset, available_presets, get_preset, install, installed, patched, preset_problems, register_preset,
-    uninstall,
+    report, uninstall,
 )
 from kwarg_guard.presets import reload_entry_points
 
@@ -132,9 +133,28 @@ class TestInstall:
         with pytest.raises(NotGuardedError, match="not installed"):
             uninstall("higgs_audio")
 
-    def test_a_target_that_is_not_a_class_name_is_refused(self):
+    def test_a_target_install_cannot_reach_is_refused(self):
+        register_preset(Preset(name="test_predicate", description="t", target=lambda module: True), replace=True)
         with pytest.raises(ValueError, match="install\\(\\) needs a preset whose target is a class"):
-            install("peft_headless")
+            install("test_predicate")
+
+    def test_peft_headless_guards_each_model_as_peft_builds_it(self):
+        from conftest import Headless, peft_causal_lm
+
+        ids = torch.randint(0, 16, (2, 3))
+        before = peft_causal_lm(Headless())
+        install("peft_headless")
+        try:
+            model = peft_causal_lm(Headless())
+            assert torch.equal(model(input_ids=ids), model.get_base_model()(input_ids=ids))
+            assert report(model).find("labels", "dropped").forward == "Headless.forward"
+            with pytest.raises(TypeError, match="'labels'"):
+                before(input_ids=ids)  # built before install: untouched
+        finally:
+            uninstall("peft_headless")
+        assert "forward" not in vars(model.get_base_model())
+        with pytest.raises(TypeError, match="'labels'"):
+            peft_causal_lm(Headless())(input_ids=ids)
 
 
 @needs_boson

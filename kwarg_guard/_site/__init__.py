@@ -1,0 +1,1 @@
+"""The folder ``kwarg-guard run`` puts first on ``PYTHONPATH``: it holds only ``sitecustomize``."""
