@@ -9,8 +9,10 @@ that carries a remap source, whose outcome depends on values), the ``torch.compi
    position, or by a source passed earlier in the same call: an explicit value wins.
 3. Otherwise the source's value moves to its target.
 4. Names in ``drop`` are removed.
-5. Keywords the forward takes pass.
-6. Anything else is a stray and follows ``on_unknown``: ``"raise"`` refuses it; ``"drop"`` removes
+5. Keywords the forward takes and uses pass.
+6. A parameter this model ignores (``labels`` with no text head, from ``unused_unless``) passes,
+   and is reported as ignored (and warned about once if it carried a value).
+7. Anything else is a stray and follows ``on_unknown``: ``"raise"`` refuses it; ``"drop"`` removes
    it; ``"warn"`` removes it and says so once if it carried a value. A forward whose typed
    ``**kwargs`` accepts but does not declare it (transformers 5) receives it anyway: it is
    *ignored by* the forward, which the guard reports.
@@ -88,6 +90,8 @@ def decide(
                 decision = Decision(Action.REMAP, target)
         elif guarded and name in rules.drop:
             decision = Decision(Action.DROP)
+        elif name in accepted.unused:
+            decision = Decision(Action.IGNORED, loud=guarded and mode != "drop")
         elif accepted.accepts(name):
             decision = Decision(Action.PASS)
         elif not guarded:

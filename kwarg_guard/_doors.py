@@ -28,7 +28,9 @@ def _resolve(remap, drop, on_unknown, target, preset):
     chosen = get_preset(preset)
     base = chosen.rules
     remap_map = {**base.remap_map, **explicit.remap_map}
-    rules = Rules.from_options(remap_map, base.drop | explicit.drop, explicit.on_unknown or base.on_unknown)
+    rules = Rules.from_options(
+        remap_map, base.drop | explicit.drop, explicit.on_unknown or base.on_unknown, dict(base.unused_unless)
+    )
     return rules, (target if target is not None else chosen.target), chosen
 
 

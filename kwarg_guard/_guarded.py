@@ -26,6 +26,7 @@ The original signature stays visible (``__signature__``), because Trainer's colu
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import itertools
@@ -189,13 +190,18 @@ class GuardState:
         self._kwarg_guard_call = active.call
         self._kwarg_guard_fits = active.fits
 
-    def _activate(self, call: Callable[..., Any], rules: Rules | None) -> Active:
+    def _activate(self, call: Callable[..., Any], rules: Rules | None, module: Any = None) -> Active:
         """The ``Active`` for ``call`` under ``rules`` (validated; not yet published)."""
         if rules is None:
             return Active(self, call, None)
         below = rules_below(call)
         merged = merge_rules([below, rules] if below is not None else [rules])
-        return Active(self, call, Rewrite(accepted_keywords(call), merged, self.ledger))
+        accepted = accepted_keywords(call)
+        if merged.unused_unless and module is not None:
+            # Only an instance says whether, say, its text head exists.
+            unused = {k for k, attribute in merged.unused_unless if k in accepted.named and getattr(module, attribute, None) is None}
+            accepted = dataclasses.replace(accepted, unused=frozenset(unused))
+        return Active(self, call, Rewrite(accepted, merged, self.ledger))
 
     @property
     def rules(self) -> Rules | None:
@@ -250,7 +256,7 @@ class GuardedForward(GuardState):
     def activation(self, layers: tuple[Layer, ...]) -> Active:
         """The ``Active`` for ``layers`` (validated; not yet published)."""
         rules = merge_rules(layer.rules for layer in layers) if layers else None
-        return self._activate(self.wrapped_call(), rules)
+        return self._activate(self.wrapped_call(), rules, self.module)
 
     def publish(self, layers: tuple[Layer, ...], active: Active) -> None:
         self.set_active(active)

@@ -106,7 +106,7 @@ class Report(tuple):
             for r in self
         ]
         origins = ["from " + ("; ".join(str(o) for o in r.origins) or "an unknown caller") for r in self]
-        return "\n".join(render_table(header, rows, details=origins))
+        return "\n".join(render_table(header, rows, details=origins, narrow_first=(4, 2)))
 
     def find(self, keyword: str, action: str | None = None) -> "KeywordRecord | None":
         """The first record for ``keyword`` (and ``action`` when given), or ``None``."""

@@ -65,7 +65,7 @@ class Rewrite:
         # The hot path's one test. A plain **kwargs forward takes every name but the intercepted
         # ones; any other forward takes exactly the names it knows, minus the intercepted ones.
         self.fits: Callable[[dict[str, Any]], bool] = (
-            intercepted.isdisjoint if accepted.takes_anything else (accepted.known - intercepted).issuperset
+            intercepted.isdisjoint if accepted.takes_anything else (accepted.known - intercepted - accepted.unused).issuperset
         )
         self._plans: dict[tuple[str, ...], Plan] = {}
         # Read by the guarded callable itself: keyword tuple -> simple Plan.

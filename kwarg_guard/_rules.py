@@ -31,6 +31,8 @@ class Rules:
     Attributes:
         remap: ``{source: target}`` renames applied before anything else.
         drop: names always removed, accepted or not.
+        unused_unless: ``{keyword: attribute}``: on a module whose ``attribute`` is ``None`` or
+            missing, the forward takes ``keyword`` but ignores it; the guard reports it as ignored.
         on_unknown: ``"drop"``, ``"warn"`` or ``"raise"`` for keywords the forward does not take;
             ``None`` means "not chosen here" (merged layers fall back to ``"warn"``).
     """
@@ -41,6 +43,9 @@ class Rules:
     remap: tuple[tuple[str, str], ...] = ()
     drop: frozenset[str] = field(default_factory=frozenset)
     on_unknown: OnUnknown | None = None
+    # ((keyword, attribute), ...): the forward takes the keyword but the model ignores it unless
+    # the module's attribute is set (a ``labels`` with no text head); sorted, like remap.
+    unused_unless: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_options(
@@ -48,6 +53,7 @@ class Rules:
         remap: Mapping[str, str] | None = None,
         drop: Iterable[str] | None = None,
         on_unknown: str | None = None,
+        unused_unless: Mapping[str, str] | None = None,
     ) -> Rules:
         """Check user-facing options and build ``Rules``.
 
@@ -55,7 +61,7 @@ class Rules:
             TypeError: an option has the wrong type (``drop="labels"`` instead of a list).
             ValueError: an unknown ``on_unknown``, or a remap cycle, chain or self-map.
         """
-        return cls(_check_remap(remap), _check_drop(drop), _check_on_unknown(on_unknown))
+        return cls(_check_remap(remap), _check_drop(drop), _check_on_unknown(on_unknown), _check_unused(unused_unless))
 
     @property
     def remap_map(self) -> dict[str, str]:
@@ -98,7 +104,9 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
     remap: dict[str, str] = {}
     drop: set[str] = set()
     modes: list[OnUnknown] = []
+    unused: set[tuple[str, str]] = set()
     for rules in layers:
+        unused.update(rules.unused_unless)
         for source, target in rules.remap:
             if remap.setdefault(source, target) != target:
                 raise ValueError(
@@ -110,7 +118,7 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
             modes.append(rules.on_unknown)
     _check_no_chain(remap)
     strictest = max(modes, key=ON_UNKNOWN.index) if modes else None
-    return Rules(tuple(sorted(remap.items())), frozenset(drop), strictest)
+    return Rules(tuple(sorted(remap.items())), frozenset(drop), strictest, tuple(sorted(unused)))
 
 
 def close_matches(name: str, candidates: Iterable[str]) -> str:
@@ -159,6 +167,14 @@ def _check_drop(drop: object) -> frozenset[str]:
         if not isinstance(name, str):
             raise TypeError(f"drop takes keyword names as strings, got {name!r}")
     return names
+
+
+def _check_unused(unused: object) -> tuple[tuple[str, str], ...]:
+    if unused is None:
+        return ()
+    if not isinstance(unused, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in unused.items()):
+        raise TypeError(f"unused_unless takes a dict {{keyword: module attribute}} of strings, not {unused!r}")
+    return tuple(sorted(unused.items()))
 
 
 def _check_on_unknown(on_unknown: object) -> OnUnknown | None:

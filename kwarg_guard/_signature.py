@@ -60,6 +60,7 @@ class Accepted:
         declared: when ``**kwargs`` is annotated ``Unpack[SomeTypedDict]`` (transformers 5), the
             TypedDict's keys; ``None`` for a plain ``**kwargs`` or none at all.
         consumed: keywords a decorator around the forward takes out before the forward runs.
+        unused: parameters this model takes but ignores (see ``Rules.unused_unless``).
     """
 
     forward: str
@@ -68,6 +69,7 @@ class Accepted:
     var_keyword: bool = False
     declared: frozenset[str] | None = None
     consumed: frozenset[str] = frozenset()
+    unused: frozenset[str] = frozenset()
 
     @property
     def takes_anything(self) -> bool:

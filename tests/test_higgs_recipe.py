@@ -198,8 +198,11 @@ class TestConfigurationAndBenchmark:
         assert figures == saved
 
     def test_missing_manifest_outside_the_demo_is_a_clear_error(self, tmp_path):
-        from kwarg_guard.recipes.higgs_audio.train import _dataset
-        from kwarg_guard.recipes.higgs_audio.arguments import DataArguments, ModelArguments, RecipeArguments
-
-        with pytest.raises(SystemExit, match="--train_manifest is required"):
-            _dataset(DataArguments(), RecipeArguments(), ModelArguments(), None, None, tmp_path)
+        (tmp_path / "config.json").write_text(json.dumps({"model_type": "higgs_audio"}))
+        completed = subprocess.run(
+            [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", "--model_name_or_path", str(tmp_path),
+             "--output_dir", str(tmp_path / "out")],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )
+        assert completed.returncode == 2
+        assert completed.stderr.strip().splitlines()[-1] == "higgs_audio: --train_manifest is required (or --demo for the built-in synthetic data)"

@@ -46,6 +46,8 @@ class Preset:
         description: one line for listings and error messages.
         remap, drop, on_unknown, target: defaults for the options of the same names; options
             given explicitly next to ``preset=`` win (``remap`` is merged key by key).
+        unused_unless: ``{keyword: attribute}``: a parameter the model ignores when the guarded
+            module's attribute is ``None`` (``{"labels": "text_lm_head"}``); reported as ignored.
         requires: a module that must be importable for ``target`` to exist; when nothing matches
             and it is missing, the error says how to install it (``install_hint``).
     """
@@ -58,10 +60,12 @@ class Preset:
     target: object = None
     requires: str | None = None
     install_hint: str = ""
+    unused_unless: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "remap", MappingProxyType(dict(self.remap)))
         object.__setattr__(self, "drop", frozenset(self.drop))
+        object.__setattr__(self, "unused_unless", MappingProxyType(dict(self.unused_unless)))
 
     @cached_property
     def rules(self) -> Rules:
@@ -72,16 +76,23 @@ class Preset:
         """
         from .._rules import Rules
 
-        return Rules.from_options(dict(self.remap), self.drop, self.on_unknown)
+        return Rules.from_options(dict(self.remap), self.drop, self.on_unknown, dict(self.unused_unless))
 
     def requirement_missing(self) -> str | None:
         """The error text when ``requires`` cannot be imported, else ``None``."""
-        if self.requires is None or importlib.util.find_spec(self.requires.split(".")[0]) is not None:
+        if self.requires is None or _importable(self.requires):
             return None
         return (
             f"preset {self.name!r} targets {self.target!r}, which needs the {self.requires!r} package, "
             f"and it is not installed. {self.install_hint}".rstrip()
         )
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
 
 
 _REGISTRY: dict = {}

@@ -1,34 +1,52 @@
-"""Fine-tune Higgs Audio v2 (boson_multimodal's HiggsAudioModel) with LoRA, the stock Trainer and the
-``higgs_audio`` preset.
+"""Fine-tune Higgs Audio v2 with LoRA and the stock Trainer, on either model port:
+
+* ``legacy``: boson_multimodal's ``HiggsAudioModel`` (transformers 4.46), guarded by ``higgs_audio``;
+* ``native``: transformers 5's ``HiggsAudioV2ForConditionalGeneration``, guarded by ``higgs_audio_v2``.
 
     python -m kwarg_guard.recipes.higgs_audio --demo --output_dir DIR
-    python -m kwarg_guard.recipes.higgs_audio config.yaml
+    python -m kwarg_guard.recipes.higgs_audio config.yaml [--option value ...]
     torchrun --nproc_per_node 8 -m kwarg_guard.recipes.higgs_audio config.yaml
 
 Modules, one idea each: ``arguments`` (the options), ``manifest`` (reading and checking a JSONL
-manifest), ``codes`` (audio to codes, cached), ``samples`` (ChatML prompts and the dataset),
-``batching`` (the official collator, as the Trainer's data collator), ``loss`` (shifted text and
-audio cross-entropy), ``checkpointing`` (activation checkpointing of the LLM layers), ``model``
-(loading, LoRA, the preset), ``trainer`` (the Trainer, logging the loss parts), ``generation``,
-``plots``, ``benchmark``, ``tiny`` (the CPU demo's model, tokenizer and data) and ``train`` (main).
+manifest), ``codes`` (audio to codes, cached), ``prompts`` (the ChatML prompt, shared), ``data``
+(manifests to datasets), ``hub`` (revisions and checkpoint formats), ``backends`` (what differs
+between the ports), ``samples`` + ``batching`` (legacy layout), ``native_layout`` (native layout),
+``loss`` (shifted cross-entropy, normalised over the accumulation window), ``trainer`` (the
+Trainer), ``model`` + ``native_model`` (loading, LoRA, the guard), ``checkpointing`` (legacy
+activation checkpointing), ``generation``, ``plots``, ``benchmark``, ``memory``, ``convert``
+(checkpoints between the ports), ``tiny`` (the CPU demo's models, tokenizer and data), ``train``.
 """
 
+from __future__ import annotations
 
-def main(argv=None):
+import sys
+from typing import Any
+
+__all__ = ["main", "cli"]
+
+
+def main(argv: list[str] | None = None) -> Any:
     """Run the recipe in this process; returns a ``RunResult`` (trainer, model, output folder)."""
     from .train import main as _main
 
     return _main(argv)
 
 
-def cli(argv=None) -> int:
-    """The command-line entry point: ``main``, then a clean exit of a torchrun/accelerate process."""
-    result = main(argv)
+def cli(argv: list[str] | None = None) -> int:
+    """The command-line entry point: a user error is one line and exit code 2; a torchrun or
+    accelerate process then leaves its process group cleanly."""
+    from .arguments import RecipeError
+
+    try:
+        result = main(argv)
+    except (RecipeError, ImportError) as exc:
+        sys.stderr.write(f"higgs_audio: {exc}\n")
+        return 2
     _finish_distributed()
     return 0 if result is not None else 1
 
 
-def _finish_distributed():
+def _finish_distributed() -> None:
     # Leaving the interpreter with a live gloo/NCCL group can abort one rank while another is still
     # saving ("terminate called without an active exception"): wait for all, then tear it down.
     import torch.distributed as dist

@@ -1,49 +1,101 @@
-"""The recipe's options: dataclasses parsed by ``HfArgumentParser`` from the command line or a
-YAML/JSON file, next to the Trainer's own ``TrainingArguments``."""
+"""The recipe's options: dataclasses parsed by ``HfArgumentParser``, next to the Trainer's own
+``TrainingArguments``, from the command line, a YAML/JSON file, or both.
+
+    python -m kwarg_guard.recipes.higgs_audio run.yaml --learning_rate 5e-5
+
+Later sources win: the demo's defaults (``--demo``, or ``demo: true`` in the file), then the
+file, then the command line. A user error (an unknown option, a bad value, a missing file) is a
+``RecipeError``: the command line prints it as one line and exits with code 2.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
-__all__ = ["ModelArguments", "DataArguments", "LoraArguments", "RecipeArguments", "parse_arguments", "DEMO_DEFAULTS"]
+__all__ = [
+    "ModelArguments", "DataArguments", "LoraArguments", "RecipeArguments", "parse_arguments", "DEMO_DEFAULTS",
+    "RecipeError", "LEGACY_MODEL_REVISION", "LEGACY_AUDIO_TOKENIZER_REVISION", "FRAME_RATE",
+]
+
+# The last snapshots of the hub repositories before they were rewritten (April 2026) in the
+# transformers-native format, which boson_multimodal cannot load.
+LEGACY_MODEL_REVISION = "10840182ca4ad5d9d9113b60b9bb3c1ef1ba3f84"
+LEGACY_AUDIO_TOKENIZER_REVISION = "9d4988fbd4ad07b4cac3a5fa462741a41810dbec"
+FRAME_RATE = 25  # audio frames per second of the Higgs audio tokenizer
+
+
+class RecipeError(ValueError):
+    """A user error the command line reports as one line, with exit code 2."""
 
 
 @dataclass
 class ModelArguments:
+    backend: str = field(
+        default="auto",
+        metadata={"help": "legacy (boson_multimodal on transformers 4.46), native (the transformers 5 port), or auto: "
+                          "native when transformers >= 5 is installed and boson_multimodal is not, else legacy"},
+    )
     model_name_or_path: str = field(
         default="bosonai/higgs-audio-v2-generation-3B-base", metadata={"help": "Higgs Audio checkpoint (hub id or folder)"}
     )
-    tokenizer_name_or_path: Optional[str] = field(default=None, metadata={"help": "defaults to model_name_or_path"})
+    model_revision: Optional[str] = field(
+        default=None,
+        metadata={"help": f"hub revision of the model; default: {LEGACY_MODEL_REVISION} (the last legacy snapshot) "
+                          "on the legacy backend, main on the native one"},
+    )
+    tokenizer_name_or_path: Optional[str] = field(default=None, metadata={"help": "text tokenizer; default: the model's"})
+    tokenizer_revision: Optional[str] = field(default=None, metadata={"help": "hub revision of the text tokenizer; default: the model's"})
     audio_tokenizer: str = field(
         default="bosonai/higgs-audio-v2-tokenizer",
-        metadata={"help": "Higgs audio tokenizer (hub id or folder), used to encode WAVs and decode the generated sample"},
+        metadata={"help": "Higgs audio tokenizer (hub id or folder), to encode WAVs and decode the generated sample"},
+    )
+    audio_tokenizer_revision: Optional[str] = field(
+        default=None,
+        metadata={"help": f"hub revision of the audio tokenizer; default: {LEGACY_AUDIO_TOKENIZER_REVISION} on the legacy "
+                          "backend, main on the native one"},
+    )
+    hubert_revision: Optional[str] = field(
+        default=None,
+        metadata={"help": "hub revision of bosonai/hubert_base, which the legacy audio tokenizer loads itself; default: "
+                          "what the hub serves (no known-good pin exists: record the one you use)"},
     )
     torch_dtype: str = field(
-        default="auto", metadata={"help": "auto (bf16 on a GPU that has it, else fp32), bfloat16, float16, float32"}
+        default="auto",
+        metadata={"help": "weights' dtype: auto (LoRA: bf16 on a GPU that has it, else fp32; full fine-tuning: fp32), "
+                          "bfloat16, float16, float32"},
     )
 
 
 @dataclass
 class DataArguments:
-    train_manifest: Optional[str] = field(default=None, metadata={"help": "JSONL manifest (see docs/higgs-audio.md)"})
+    train_manifest: Optional[str] = field(default=None, metadata={"help": "JSONL manifest of the training utterances"})
+    eval_manifest: Optional[str] = field(default=None, metadata={"help": "JSONL manifest of held-out utterances for evaluation"})
+    eval_fraction: float = field(
+        default=0.0, metadata={"help": "hold this fraction of the training manifest out for evaluation (instead of --eval_manifest)"}
+    )
     code_cache_dir: Optional[str] = field(
         default=None, metadata={"help": "where encoded audio codes are kept (default: <manifest folder>/.higgs_codes)"}
+    )
+    max_audio_seconds: Optional[float] = field(
+        default=None, metadata={"help": f"skip utterances whose target audio is longer ({FRAME_RATE} frames a second); reported"}
     )
 
 
 @dataclass
 class LoraArguments:
     full_finetune: bool = field(default=False, metadata={"help": "train every weight instead of LoRA adapters"})
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (the scale is alpha / r)"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
     lora_targets: str = field(
         default="attention,mlp,audio_ffn",
-        metadata={"help": "comma-separated groups: attention, mlp, audio_ffn, heads (the text and audio output heads)"},
+        metadata={"help": "comma-separated groups: attention, mlp, audio_ffn, heads (the output heads)"},
     )
-    merge_adapter: bool = field(default=False, metadata={"help": "also save the model with the adapter merged in"})
+    merge_adapter: bool = field(default=False, metadata={"help": "also save the model with the adapter merged in, to merged/"})
 
 
 @dataclass
@@ -52,19 +104,43 @@ class RecipeArguments:
         default=False, metadata={"help": "tiny random model, synthetic data, nothing downloaded (runs on a CPU)"}
     )
     llm_gradient_checkpointing: bool = field(
-        default=False, metadata={"help": "checkpoint the LLM decoder layers (the official model never does)"}
+        default=False, metadata={"help": "checkpoint the LLM decoder layers (--gradient_checkpointing does the same)"}
     )
-    text_loss_weight: float = 1.0
-    audio_loss_weight: float = 1.0
+    text_loss_weight: float = field(default=1.0, metadata={"help": "weight of the text cross-entropy (legacy backend)"})
+    audio_loss_weight: float = field(default=1.0, metadata={"help": "weight of the audio cross-entropy"})
     generate_text: Optional[str] = field(default=None, metadata={"help": "after training, generate this sentence"})
-    generate_max_new_tokens: int = 64
+    generate_max_new_tokens: Optional[int] = field(
+        default=None,
+        metadata={"help": f"audio frames to generate at most ({FRAME_RATE} a second); default: enough for the text "
+                          "(2 s plus 0.6 s a word, at most 2048)"},
+    )
+    generate_temperature: float = field(default=0.7, metadata={"help": "sampling temperature (0: greedy); the serve engine's default"})
+    generate_top_p: float = field(default=0.95, metadata={"help": "nucleus sampling; the serve engine's default"})
+    generate_top_k: Optional[int] = field(default=None, metadata={"help": "top-k sampling (off, as in the serve engine)"})
+    generate_ras_window: int = field(
+        default=7, metadata={"help": "repetition-aware sampling window in frames (0: off); the serve engine's default"}
+    )
+    generate_ras_max_repeat: int = field(default=2, metadata={"help": "repetitions within the window that trigger a resample"})
+    generate_seed: Optional[int] = field(default=None, metadata={"help": "seed for sampling (default: --seed)"})
+    generate_scene: Optional[str] = field(
+        default=None, metadata={"help": "scene description for the sample; default: the first training utterance's"}
+    )
+    generate_speaker: Optional[str] = field(
+        default=None, metadata={"help": "speaker description for the sample; default: the first training utterance's"}
+    )
+    generate_ref_audio: Optional[str] = field(
+        default=None,
+        metadata={"help": "reference clip (WAV or .npy codes) to clone in the sample; default: the first training "
+                          "utterance's, when the training data clones a voice"},
+    )
+    generate_ref_text: Optional[str] = field(default=None, metadata={"help": "transcript of --generate_ref_audio"})
     benchmark: bool = field(default=False, metadata={"help": "time training steps instead of training"})
-    benchmark_steps: int = 10
-    benchmark_batch_size: int = 2
-    benchmark_seq_len: int = 512
+    benchmark_steps: int = field(default=10, metadata={"help": "timed steps (after 2 warm-up steps)"})
+    benchmark_batch_size: int = field(default=2, metadata={"help": "batch size of the timed steps"})
+    benchmark_seq_len: int = field(default=512, metadata={"help": "positions per sample (half text, half audio)"})
 
 
-# The demo's embedded default: several epochs of a tiny model on a CPU in about a minute.
+# The demo's embedded default: several epochs of a tiny model on a CPU in seconds.
 DEMO_DEFAULTS = [
     "--num_train_epochs", "30",
     "--per_device_train_batch_size", "4",
@@ -78,28 +154,96 @@ DEMO_DEFAULTS = [
     "--lora_dropout", "0.0",
     # The tiny model's output heads are random, unlike a real checkpoint's: adapt them too.
     "--lora_targets", "attention,mlp,audio_ffn,heads",
-    "--disable_tqdm", "true",
     # Also what makes the Trainer's DDP run on CPU processes under torchrun (gloo backend).
     "--use_cpu", "true",
     "--generate_text", "Hello there.",
     "--generate_max_new_tokens", "24",
+    "--generate_temperature", "0",
+    "--generate_ras_window", "0",
 ]
 
+DATACLASSES = (ModelArguments, DataArguments, LoraArguments, RecipeArguments)
 
-def parse_arguments(argv=None):
+
+def parse_arguments(argv: list[str] | None = None) -> tuple[Any, ...]:
     """``(model, data, lora, recipe, training)`` argument dataclasses.
 
-    One ``.yaml``/``.yml``/``.json`` path reads everything from that file; otherwise the command
-    line is parsed, with the demo's defaults first when ``--demo`` is given (later flags win).
+    A first argument ending in ``.yaml``, ``.yml`` or ``.json`` is a config file; the rest of the
+    command line overrides it.
+
+    Raises:
+        RecipeError: an unknown option, a bad value, an unreadable config file.
     """
     from transformers import HfArgumentParser, TrainingArguments
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, LoraArguments, RecipeArguments, TrainingArguments))
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(argv[0])
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(argv[0])
-    if "--demo" in argv:
-        argv = DEMO_DEFAULTS + argv
-    return parser.parse_args_into_dataclasses(argv)
+    from_file: list[str] = []
+    if argv and argv[0].endswith((".yaml", ".yml", ".json")):
+        from_file = _file_as_arguments(Path(argv.pop(0)))
+    combined = from_file + argv
+    if _flag_set(combined, "--demo"):
+        combined = DEMO_DEFAULTS + combined
+    parser = HfArgumentParser((*DATACLASSES, TrainingArguments))
+
+    def refuse(message: str) -> None:
+        raise RecipeError(f"{message} (see --help)")
+
+    parser.error = refuse  # type: ignore[method-assign]
+    try:
+        parsed = parser.parse_args_into_dataclasses(combined)
+    except (ValueError, TypeError) as exc:  # TrainingArguments' own checks
+        raise RecipeError(str(exc).splitlines()[0]) from None
+    training_args = parsed[-1]
+    if not _given(combined, "--report_to"):
+        # transformers' default reports to every tracker it finds installed; log to TensorBoard
+        # when it is there and to nothing else unless asked.
+        import importlib.util
+
+        training_args.report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+    return parsed
+
+
+def _file_as_arguments(path: Path) -> list[str]:
+    if not path.is_file():
+        raise RecipeError(f"config file {path} not found" if not path.exists() else f"config file {path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
+        raise RecipeError(f"cannot read config file {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise RecipeError(f"config file {path} must hold a mapping of option names to values")
+    arguments: list[str] = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        arguments.append(f"--{key}")
+        if isinstance(value, bool):
+            arguments.append(str(value).lower())
+        elif isinstance(value, (list, tuple)):
+            arguments.extend(str(v) for v in value)
+        else:
+            arguments.append(str(value))
+    return arguments
+
+
+def _given(argv: list[str], option: str) -> bool:
+    return any(a == option or a.startswith(option + "=") for a in argv)
+
+
+def _flag_set(argv: list[str], option: str) -> bool:
+    """Whether a boolean option ends up true: ``--demo``, ``--demo true``, ``--demo=true`` (the
+    last occurrence wins, as in argparse)."""
+    value = False
+    for index, argument in enumerate(argv):
+        if argument == option:
+            following = argv[index + 1] if index + 1 < len(argv) else "--"
+            value = True if following.startswith("--") else following.lower() in ("true", "1", "yes", "y")
+        elif argument.startswith(option + "="):
+            value = argument.split("=", 1)[1].lower() in ("true", "1", "yes", "y")
+    return value

@@ -18,10 +18,8 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from .batching import HiggsAudioBatcher, make_collator
 from .manifest import AudioSource, Utterance
-from .model import load_model, prepare_model
-from .samples import HiggsAudioDataset
+from .model import prepare_model
 from .trainer import HiggsAudioTrainer
 
 __all__ = ["run_benchmark", "synthetic_dataset"]
@@ -44,28 +42,28 @@ class _StepClock(TrainerCallback):
         self.ends.append(time.perf_counter())
 
 
-def synthetic_dataset(config, tokenizer, count: int, seq_len: int, seed: int = 0):
+def synthetic_dataset(backend, config, tokenizer, count: int, seq_len: int, seed: int = 0):
     """Utterances whose prompt plus audio fill about ``seq_len`` positions: half text, half audio."""
     rng = np.random.default_rng(seed)
+    num_codebooks, codebook_size = backend.code_shape(config)
     frames = max(1, seq_len // 2)
     text = ("lorem ipsum " * seq_len)[: max(1, seq_len // 2 - 40)]
     utterances, codes = [], []
     for index in range(count):
-        target = rng.integers(0, config.audio_codebook_size, size=(config.audio_num_codebooks, frames))
+        target = rng.integers(0, codebook_size, size=(num_codebooks, frames))
         utterances.append(Utterance(index + 1, text, AudioSource(inline_codes=())))
         codes.append((target.astype(np.int64), None))
-    return HiggsAudioDataset(utterances, codes, tokenizer)
+    return backend.dataset(utterances, codes, tokenizer, config)
 
 
-def run_benchmark(model_args, lora_args, recipe_args, training_args) -> dict:
-    from .train import _config_and_tokenizer
-
+def run_benchmark(backend, model_args, lora_args, recipe_args, training_args) -> dict:
     demo_seed = training_args.seed if recipe_args.demo else None
-    config, tokenizer = _config_and_tokenizer(model_args, demo_seed)
+    config, tokenizer = backend.config_and_tokenizer(model_args, recipe_args.demo)
     batch_size = recipe_args.benchmark_batch_size
     steps = recipe_args.benchmark_steps
-    dataset = synthetic_dataset(config, tokenizer, batch_size * (steps + WARMUP_STEPS), recipe_args.benchmark_seq_len)
-    model = prepare_model(load_model(model_args, demo_seed), lora_args, recipe_args.llm_gradient_checkpointing)
+    dataset = synthetic_dataset(backend, config, tokenizer, batch_size * (steps + WARMUP_STEPS), recipe_args.benchmark_seq_len)
+    base = backend.load_model(model_args, demo_seed, lora_args.full_finetune)
+    model = prepare_model(base, lora_args, recipe_args.llm_gradient_checkpointing, backend)
     training_args.per_device_train_batch_size = batch_size
     training_args.max_steps = steps + WARMUP_STEPS
     training_args.save_strategy = "no"
@@ -74,8 +72,8 @@ def run_benchmark(model_args, lora_args, recipe_args, training_args) -> dict:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     trainer = HiggsAudioTrainer(
-        model=model, args=training_args, train_dataset=dataset,
-        data_collator=HiggsAudioBatcher(make_collator(config)), callbacks=[clock],
+        model=model, args=training_args, train_dataset=dataset, data_collator=backend.collator(config),
+        callbacks=[clock], backend=backend,
     )
     trainer.train()
     timed = [end - start for start, end in zip(clock.starts, clock.ends)][WARMUP_STEPS:]
@@ -83,6 +81,7 @@ def run_benchmark(model_args, lora_args, recipe_args, training_args) -> dict:
     audio_frames_per_step = batch_size * (recipe_args.benchmark_seq_len // 2 + 1)  # codes + eos per sample
     result = {
         "model": "tiny demo model" if recipe_args.demo else model_args.model_name_or_path,
+        "backend": backend.name,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "dtype": str(next(model.parameters()).dtype),
         "batch_size": batch_size,

@@ -9,6 +9,12 @@ One JSON object per line; paths are relative to the manifest's folder::
 
 ``audio_codes`` / ``ref_audio_codes`` may also be inline lists (one list per codebook). The whole
 manifest is checked before anything is encoded or cached, and all problems are reported at once.
+Manifests and transcripts are read as UTF-8.
+
+    python -m kwarg_guard.recipes.higgs_audio.manifest clips/ [--output clips/manifest.jsonl] [--force]
+
+writes a manifest for a folder of ``name.wav`` + ``name.txt`` pairs, and never overwrites an
+existing one unless told to.
 """
 
 from __future__ import annotations
@@ -34,6 +40,12 @@ class ManifestError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  {path}:{line}: {message}" for line, message in problems)
         super().__init__(f"{len(problems)} problem(s) in manifest {path}:\n{lines}")
+
+    def one_line(self, shown: int = 3) -> str:
+        """The problems on one line, for a command-line error."""
+        first = "; ".join(f"{self.path}:{line}: {message}" for line, message in self.problems[:shown])
+        more = f" (and {len(self.problems) - shown} more)" if len(self.problems) > shown else ""
+        return f"{len(self.problems)} problem(s) in manifest {self.path}: {first}{more}"
 
 
 @dataclass(frozen=True)
@@ -69,15 +81,19 @@ def read_manifest(path, num_codebooks: int, codebook_size: int) -> list:
     path = Path(path)
     folder = path.parent
     utterances, problems = [], []
-    with path.open() as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            found = []
-            utterance = _parse_line(line, line_number, folder, num_codebooks, codebook_size, found)
-            problems.extend((line_number, message) for message in found)
-            if utterance is not None and not found:
-                utterances.append(utterance)
+    for line_number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append((line_number, f"not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); save the manifest as UTF-8"))
+            continue
+        if not line.strip():
+            continue
+        found = []
+        utterance = _parse_line(line, line_number, folder, num_codebooks, codebook_size, found)
+        problems.extend((line_number, message) for message in found)
+        if utterance is not None and not found:
+            utterances.append(utterance)
     if not utterances and not problems:
         problems.append((0, "the manifest has no utterances"))
     if problems:
@@ -89,7 +105,11 @@ def _parse_line(line, line_number, folder, num_codebooks, codebook_size, problem
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        problems.append(f"not valid JSON ({exc.msg} at column {exc.colno})")
+        cut = exc.pos >= len(line.rstrip())
+        problems.append(
+            f"not valid JSON ({exc.msg} at column {exc.colno}"
+            + ("; the line ends before the object does: is it truncated?" if cut else "") + ")"
+        )
         return None
     if not isinstance(record, dict):
         problems.append(f"expected a JSON object, got {type(record).__name__}")
@@ -98,7 +118,9 @@ def _parse_line(line, line_number, folder, num_codebooks, codebook_size, problem
     if unknown:
         problems.append(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN_FIELDS))}")
     text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if text is not None and not isinstance(text, str):
+        problems.append(f"text must be a string, not {type(text).__name__}")
+    elif not isinstance(text, str) or not text.strip():
         problems.append("empty text: every utterance needs the words its audio says")
     else:
         _check_placeholders("text", text, problems)
@@ -106,7 +128,9 @@ def _parse_line(line, line_number, folder, num_codebooks, codebook_size, problem
     ref_audio = _audio_source(record, "ref_audio", "ref_audio_codes", folder, num_codebooks, codebook_size, problems, required=False)
     ref_text = record.get("ref_text")
     if ref_text is not None:
-        if not isinstance(ref_text, str) or not ref_text.strip():
+        if not isinstance(ref_text, str):
+            problems.append(f"ref_text must be a string, not {type(ref_text).__name__}")
+        elif not ref_text.strip():
             problems.append("ref_text is empty; give the reference's transcript or leave both ref fields out")
         else:
             _check_placeholders("ref_text", ref_text, problems)
@@ -195,13 +219,18 @@ def check_codes(array, num_codebooks: int, codebook_size: int) -> str | None:
     return None
 
 
-def manifest_from_folder(folder, scene: str | None = None, speaker: str | None = None) -> list:
-    """Manifest lines for a folder of ``name.wav`` + ``name.txt`` (the transcript) pairs.
+def manifest_from_folder(folder, scene: str | None = None, speaker: str | None = None) -> list[str]:
+    """Manifest lines for a folder of ``name.wav`` + ``name.txt`` (the transcript, UTF-8) pairs.
 
     Raises:
-        ValueError: a WAV without a transcript, or no WAV at all.
+        ValueError: a missing folder, a file given for the folder, a WAV without a transcript, an
+            empty or undecodable transcript, or no WAV at all.
     """
     folder = Path(folder)
+    if not folder.exists():
+        raise ValueError(f"folder {folder} not found")
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is a file; give the folder that holds the .wav and .txt pairs")
     wavs = sorted(folder.glob("*.wav"))
     if not wavs:
         raise ValueError(f"no .wav files in {folder}")
@@ -210,7 +239,14 @@ def manifest_from_folder(folder, scene: str | None = None, speaker: str | None =
         raise ValueError(f"{len(missing)} WAV file(s) have no .txt transcript next to them: {', '.join(missing[:5])}")
     lines = []
     for wav in wavs:
-        record = {"text": wav.with_suffix(".txt").read_text().strip(), "audio": wav.name}
+        transcript = wav.with_suffix(".txt")
+        try:
+            text = transcript.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{transcript} is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8") from None
+        if not text:
+            raise ValueError(f"{transcript} is empty: every clip needs the words it says")
+        record = {"text": text, "audio": wav.name}
         if scene:
             record["scene"] = scene
         if speaker:
@@ -219,14 +255,32 @@ def manifest_from_folder(folder, scene: str | None = None, speaker: str | None =
     return lines
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """The command line: write a manifest for a folder; errors are one line with exit code 2."""
     import argparse
+    import sys
 
     parser = argparse.ArgumentParser(description="Write a manifest for a folder of name.wav + name.txt pairs.")
     parser.add_argument("folder")
     parser.add_argument("--scene", help="scene description for every line (e.g. 'Recorded in a quiet room.')")
     parser.add_argument("--speaker", help="speaker description for every line")
-    arguments = parser.parse_args()
-    output = Path(arguments.folder) / "manifest.jsonl"
-    output.write_text("\n".join(manifest_from_folder(arguments.folder, arguments.scene, arguments.speaker)) + "\n")
-    print(f"wrote {output}")
+    parser.add_argument("--output", help="where to write it (default: FOLDER/manifest.jsonl)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing manifest")
+    arguments = parser.parse_args(argv)
+    output = Path(arguments.output) if arguments.output else Path(arguments.folder) / "manifest.jsonl"
+    try:
+        if output.exists() and not arguments.force:
+            raise ValueError(f"{output} exists; pass --force to overwrite it, or --output for another file")
+        if output.is_dir():
+            raise ValueError(f"{output} is a folder; --output takes a file name")
+        lines = manifest_from_folder(arguments.folder, arguments.scene, arguments.speaker)
+        output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(f"manifest: {exc}\n")
+        return 2
+    print(f"wrote {output} ({len(lines)} utterances)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

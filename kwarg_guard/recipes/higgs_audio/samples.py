@@ -1,61 +1,30 @@
-"""ChatML prompts the way the official serve engine builds them, and the training dataset.
+"""The legacy backend's training dataset: ChatML prompts (``prompts.py``) and codes, as the
+``ChatMLDatasetSample`` objects boson_multimodal's collator takes.
 
-A training sample is::
-
-    system:    Generate audio following instruction.  [scene / speaker description]
-    user:      reference transcript          (voice cloning only)
-    assistant: <reference audio>             (voice cloning only; not trained)
-    user:      the text to speak
-    assistant: <target audio>                (trained: audio codes, and the audio-out tokens)
-
-``start_index`` points at the last turn, so ``prepare_chatml_sample`` labels only the target; the
-collator turns an unlabelled ``<|AUDIO_OUT|>`` into a segment with no audio labels, which keeps
-the reference out of the loss.
+``start_index`` semantics are those of the official ``prepare_chatml_sample``: only the last
+turn is labelled, and the collator turns an unlabelled ``<|AUDIO_OUT|>`` into a segment with no
+audio labels, which keeps a voice-cloning reference out of the loss.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-__all__ = ["system_prompt", "chatml_messages", "HiggsAudioDataset", "build_sample"]
+from .prompts import Prompt, build_prompt, system_prompt
 
-SYSTEM_INSTRUCTION = "Generate audio following instruction."
-
-
-def system_prompt(scene: str | None, speaker: str | None) -> str:
-    lines = [line for line in (scene, f"SPEAKER0: {speaker}" if speaker else None) if line]
-    if not lines:
-        return SYSTEM_INSTRUCTION
-    return SYSTEM_INSTRUCTION + "\n\n<|scene_desc_start|>\n" + "\n".join(lines) + "\n<|scene_desc_end|>"
+__all__ = ["system_prompt", "HiggsAudioDataset", "build_sample", "sample_from_prompt", "legacy_length"]
 
 
-def chatml_messages(text: str, scene=None, speaker=None, ref_text=None, with_target: bool = True):
-    """``(messages, start_index)`` for one utterance (``with_target=False`` for generation prompts)."""
-    from boson_multimodal.data_types import AudioContent, Message
-
-    messages = [Message(role="system", content=system_prompt(scene, speaker))]
-    if ref_text:
-        messages += [Message(role="user", content=ref_text), Message(role="assistant", content=AudioContent(audio_url="reference"))]
-    messages.append(Message(role="user", content=text))
-    if with_target:
-        messages.append(Message(role="assistant", content=AudioContent(audio_url="target")))
-    return messages, len(messages) - 1
-
-
-def build_sample(tokenizer, messages, start_index, code_segments: list, with_labels: bool = True):
+def sample_from_prompt(prompt: Prompt, code_segments: list[np.ndarray]) -> Any:
     """A fresh ``ChatMLDatasetSample``; ``code_segments`` are (codebooks, frames) arrays, one per
     audio placeholder in order."""
-    from boson_multimodal.data_types import ChatMLSample
-    from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare_chatml_sample
+    from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
 
-    input_tokens, label_tokens, audio_contents, _ = prepare_chatml_sample(
-        ChatMLSample(messages=messages, start_index=start_index), tokenizer
-    )
-    if input_tokens is None:
-        raise ValueError("prepare_chatml_sample could not format this sample (see the message it printed)")
-    if len(audio_contents) != len(code_segments):
-        raise ValueError(f"{len(audio_contents)} audio placeholder(s) but {len(code_segments)} code segment(s)")
+    if len(prompt.trained_segments) != len(code_segments):
+        raise ValueError(f"{len(prompt.trained_segments)} audio placeholder(s) but {len(code_segments)} code segment(s)")
     if code_segments:
         lengths = [segment.shape[1] for segment in code_segments]
         audio_ids_concat = torch.from_numpy(np.concatenate(code_segments, axis=1)).long()
@@ -64,8 +33,8 @@ def build_sample(tokenizer, messages, start_index, code_segments: list, with_lab
         audio_ids_concat = torch.zeros((0, 0), dtype=torch.long)
         audio_ids_start = torch.zeros(0, dtype=torch.long)
     return ChatMLDatasetSample(
-        input_ids=torch.tensor(input_tokens, dtype=torch.long),
-        label_ids=torch.tensor(label_tokens, dtype=torch.long) if with_labels else None,
+        input_ids=torch.tensor(prompt.input_ids, dtype=torch.long),
+        label_ids=torch.tensor(prompt.label_ids, dtype=torch.long) if prompt.label_ids is not None else None,
         audio_ids_concat=audio_ids_concat,
         audio_ids_start=audio_ids_start,
         audio_waveforms_concat=torch.zeros(0),
@@ -73,6 +42,19 @@ def build_sample(tokenizer, messages, start_index, code_segments: list, with_lab
         audio_sample_rate=torch.zeros(0),
         audio_speaker_indices=torch.zeros(0, dtype=torch.long),
     )
+
+
+def build_sample(tokenizer: Any, text: str, code_segments: list[np.ndarray], scene: str | None = None,
+                 speaker: str | None = None, ref_text: str | None = None) -> Any:
+    """The training sample of one utterance (reference codes first when there is one)."""
+    return sample_from_prompt(build_prompt(tokenizer, text, scene, speaker, ref_text), code_segments)
+
+
+def legacy_length(prompt_tokens: int, segment_frames: list[int], num_codebooks: int, delay: bool) -> int:
+    """Positions the legacy model processes: each placeholder becomes bos + frames + eos (plus the
+    delay pattern's columns)."""
+    extra = 2 + (num_codebooks - 1 if delay else 0)
+    return prompt_tokens - len(segment_frames) + sum(frames + extra for frames in segment_frames)
 
 
 class HiggsAudioDataset(torch.utils.data.Dataset):
@@ -83,19 +65,34 @@ class HiggsAudioDataset(torch.utils.data.Dataset):
     second epoch on (the audio loss turns NaN and a stock Trainer log shows 0.0).
     """
 
-    def __init__(self, utterances: list, codes: list, tokenizer):
+    def __init__(self, utterances: list, codes: list, tokenizer: Any, config: Any = None):
         if len(utterances) != len(codes):
             raise ValueError("one (target, reference) codes pair per utterance is needed")
         self.utterances = utterances
         self.codes = codes
         self.tokenizer = tokenizer
+        self.config = config
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.utterances)
 
-    def __getitem__(self, index):
+    def _prompt(self, index: int) -> tuple[Prompt, list[np.ndarray]]:
         utterance = self.utterances[index]
         target, reference = self.codes[index]
-        messages, start_index = chatml_messages(utterance.text, utterance.scene, utterance.speaker, utterance.ref_text)
-        segments = [reference, target] if reference is not None else [target]
-        return build_sample(self.tokenizer, messages, start_index, segments)
+        prompt = build_prompt(self.tokenizer, utterance.text, utterance.scene, utterance.speaker, utterance.ref_text)
+        return prompt, ([reference, target] if reference is not None else [target])
+
+    def __getitem__(self, index: int) -> Any:
+        return sample_from_prompt(*self._prompt(index))
+
+    @property
+    def lengths(self) -> list[int]:
+        """Positions the model processes per sample (for ``--group_by_length``)."""
+        config = self.config
+        num_codebooks = getattr(config, "audio_num_codebooks", 8)
+        delay = getattr(config, "use_delay_pattern", True)
+        result = []
+        for index in range(len(self)):
+            prompt, segments = self._prompt(index)
+            result.append(legacy_length(len(prompt.input_ids), [s.shape[1] for s in segments], num_codebooks, delay))
+        return result

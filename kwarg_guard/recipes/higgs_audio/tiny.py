@@ -1,8 +1,11 @@
-"""The demo's embedded default: a tiny random HiggsAudioModel, a character tokenizer and synthetic data.
+"""The demo's embedded default: a tiny random model of each port, a character tokenizer and
+synthetic data.
 
 Nothing here is downloaded. The tokenizer maps printable ASCII to ids 0-95 and puts the Higgs
-special tokens at the ids the tiny config names, so ``prepare_chatml_sample`` and the collator
-run unchanged.
+special tokens at the ids the tiny configs name, so the prompts, the legacy collator and the
+native layout run unchanged. The two tiny configs describe the same architecture (the legacy
+one with every layer a dual-FFN layer, as the release has it), so a converted checkpoint of one
+runs as the other.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ NUM_CODEBOOKS = 4
 CODEBOOK_SIZE = 32
 
 SPECIAL_TOKENS = {
+    "<|reserved_special_token_6|>": 239,  # the native port's delay placeholder, as in the release tokenizer
     "<|begin_of_text|>": 240,
     "<|end_of_text|>": 241,
     "<|start_header_id|>": 242,
@@ -43,8 +47,11 @@ def tiny_config():
     return HiggsAudioConfig(
         text_config=dict(
             model_type="llama", vocab_size=256, hidden_size=64, intermediate_size=128,
-            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5,
+            bos_token_id=SPECIAL_TOKENS["<|begin_of_text|>"], eos_token_id=SPECIAL_TOKENS["<|end_of_text|>"],
         ),
+        audio_ffn_hidden_size=64,
+        audio_ffn_intermediate_size=128,
         audio_adapter_type="dual_ffn_fast_forward",
         audio_dual_ffn_layers=[0, 1],
         skip_audio_tower=True,
@@ -71,6 +78,30 @@ def tiny_model(seed: int = 0):
     return HiggsAudioModel(tiny_config())
 
 
+def tiny_native_config():
+    """The tiny ``HiggsAudioV2Config`` of the same architecture: ``codebook_size`` counts the
+    stream bos and eos (32 codes + 2)."""
+    from transformers import HiggsAudioV2Config
+
+    return HiggsAudioV2Config(
+        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-5, num_codebooks=NUM_CODEBOOKS,
+        codebook_size=CODEBOOK_SIZE + 2, audio_stream_bos_id=CODEBOOK_SIZE, audio_stream_eos_id=CODEBOOK_SIZE + 1,
+        audio_token_id=SPECIAL_TOKENS["<|AUDIO_OUT|>"], audio_bos_token_id=SPECIAL_TOKENS["<|audio_out_bos|>"],
+        audio_delay_token_id=SPECIAL_TOKENS["<|reserved_special_token_6|>"], pad_token_id=SPECIAL_TOKENS["<|pad|>"],
+        bos_token_id=SPECIAL_TOKENS["<|begin_of_text|>"], eos_token_id=SPECIAL_TOKENS["<|eot_id|>"],
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    )
+
+
+def tiny_native_model(seed: int = 0):
+    import torch
+    from transformers import HiggsAudioV2ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    return HiggsAudioV2ForConditionalGeneration(tiny_native_config(), use_text_head=True)
+
+
 def tiny_tokenizer():
     """A ``PreTrainedTokenizerFast``: one token per character, Higgs special tokens kept whole."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
@@ -79,7 +110,7 @@ def tiny_tokenizer():
     vocab = {chr(code): index for index, code in enumerate(range(32, 127))}
     vocab["\n"] = 95
     # Fill the unused ids so the vocabulary has no holes (tokenizers warns about holes on save).
-    vocab.update({f"<|reserved_{i}|>": i for i in range(96, min(SPECIAL_TOKENS.values()))})
+    vocab.update({f"<|reserved_{i}|>": i for i in range(96, min(SPECIAL_TOKENS.values()))})  # no holes: tokenizers warns
     vocab.update(SPECIAL_TOKENS)
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from kwarg_guard import UnexpectedKeywordError, patched, report
 
-from .arguments import parse_arguments
-from .batching import HiggsAudioBatcher, make_collator
-from .codes import CodeCache, HiggsAudioTokenizerEncoder, load_codes
-from .generation import generate_audio_codes, save_generation
-from .manifest import read_manifest
-from .model import load_model, prepare_model
+from .arguments import RecipeError, parse_arguments
+from .backends import Backend, choose_backend
+from .data import RunData, load_run_data
+from .generation import GenerationRequest, save_generation
+from .hub import apply_revision_defaults, check_checkpoint
+from .model import prepare_model, resolve_dtype
 from .plots import plot_loss_curve
-from .samples import HiggsAudioDataset
 from .trainer import HiggsAudioTrainer
 
 __all__ = ["main", "RunResult"]
@@ -32,38 +31,51 @@ class RunResult:
     trainer: HiggsAudioTrainer
     model: torch.nn.Module
     output_dir: Path
-    generation: object = None
+    generation: Any = None
     unguarded_error: str | None = None
     diagnostic: str | None = None
+    backend: str = "legacy"
+    written: list[Path] = field(default_factory=list)
 
 
-def main(argv=None) -> RunResult:
+def main(argv: list[str] | None = None) -> Any:
     argv = list(sys.argv[1:] if argv is None else argv)
     model_args, data_args, lora_args, recipe_args, training_args = parse_arguments(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    _adjust_training_arguments(training_args, recipe_args, argv)
+    backend = choose_backend(model_args.backend)
+    apply_revision_defaults(model_args, backend.name)
+    _adjust_training_arguments(training_args, recipe_args, backend)
+    resolve_dtype(model_args.torch_dtype, lora_args.full_finetune)  # a refused combination fails before any loading
+    # Seeded before anything random is built: the LoRA matrices, the demo model, the eval split.
+    from transformers import set_seed
+
+    set_seed(training_args.seed)
+    if not recipe_args.demo:
+        check_checkpoint(model_args, backend.name)
     if recipe_args.benchmark:
         from .benchmark import run_benchmark
 
-        return run_benchmark(model_args, lora_args, recipe_args, training_args)
+        return run_benchmark(backend, model_args, lora_args, recipe_args, training_args)
 
     output_dir = Path(training_args.output_dir)
     demo_seed = training_args.seed if recipe_args.demo else None
-    config, tokenizer = _config_and_tokenizer(model_args, demo_seed)
-    dataset = _dataset(data_args, recipe_args, model_args, config, tokenizer, output_dir)
-    batcher = HiggsAudioBatcher(make_collator(config))
+    config, tokenizer = backend.config_and_tokenizer(model_args, recipe_args.demo)
+    data = load_run_data(backend, data_args, model_args, recipe_args, training_args, config, tokenizer, output_dir)
+    collator = backend.collator(config)
 
-    result_notes = {}
+    notes: dict[str, str] = {}
     if recipe_args.demo:
-        result_notes = show_unguarded_failure(model_args, lora_args, demo_seed, batcher([dataset[0], dataset[1]]))
+        notes = show_unguarded_failure(backend, model_args, lora_args, demo_seed, collator([data.train[0], data.train[1]]))
 
-    base = load_model(model_args, demo_seed)
-    model = prepare_model(base, lora_args, recipe_args.llm_gradient_checkpointing)
+    base = backend.load_model(model_args, demo_seed, lora_args.full_finetune)
+    model = prepare_model(base, lora_args, recipe_args.llm_gradient_checkpointing, backend)
     trainer = HiggsAudioTrainer(
         model=model,
         args=training_args,
-        train_dataset=dataset,
-        data_collator=batcher,
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        data_collator=collator,
+        backend=backend,
         text_loss_weight=recipe_args.text_loss_weight,
         audio_loss_weight=recipe_args.audio_loss_weight,
     )
@@ -77,32 +89,35 @@ def main(argv=None) -> RunResult:
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(output_dir)
         if lora_args.merge_adapter and not lora_args.full_finetune:
-            _save_merged(model, output_dir)
+            _save_merged(model, tokenizer, output_dir)
         plot_loss_curve(trainer.state.log_history, output_dir / "loss_curve.png")
         if recipe_args.generate_text:
-            generation = _generate(base, tokenizer, recipe_args, model_args, output_dir)
+            generation = _generate(backend, model, tokenizer, recipe_args, model_args, training_args, data, output_dir)
         print(report(model))
-    return RunResult(trainer, model, output_dir, generation, **result_notes)
+        _say_what_was_written(output_dir)
+    return RunResult(trainer, model, output_dir, generation, backend=backend.name, written=_written(output_dir), **notes)
 
 
-def _adjust_training_arguments(training_args, recipe_args, argv):
-    # The dataset yields ChatMLDatasetSample objects, not dicts: nothing to prune.
+def _adjust_training_arguments(training_args: Any, recipe_args: Any, backend: Backend) -> None:
+    # The dataset yields backend samples, not dicts of model inputs: nothing to prune.
     training_args.remove_unused_columns = False
+    # Evaluation computes a loss only for batches that hold these keys.
+    if not training_args.label_names:
+        training_args.label_names = list(backend.label_names)
     if training_args.gradient_checkpointing:
-        # The Trainer's switch reaches only the Whisper tower of HiggsAudioModel; use ours instead.
-        LOGGER.info("--gradient_checkpointing: checkpointing the LLM layers instead (see checkpointing.py)")
+        # The Trainer's switch reaches only the Whisper tower of the legacy model; the recipe's
+        # own switch covers the decoder layers on both backends.
+        LOGGER.info("--gradient_checkpointing: checkpointing the decoder layers with the recipe's switch")
         training_args.gradient_checkpointing = False
         recipe_args.llm_gradient_checkpointing = True
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # nothing to pin to; torch warns otherwise
     if training_args.ddp_find_unused_parameters is None:
-        # With the audio tower skipped every trainable parameter is used on every step.
+        # With the audio tower skipped every trainable parameter takes part in every step.
         training_args.ddp_find_unused_parameters = False
-    if not any(a == "--report_to" or a.startswith("--report_to=") for a in argv):
-        training_args.report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
 
 
-def _allow_rng_state_loading():
+def _allow_rng_state_loading() -> None:
     # transformers 4.46 reads its own checkpoint-*/rng_state.pth with torch.load's default, which
     # is weights_only=True since torch 2.6; the file holds numpy's RNG state, so resuming fails
     # with "Unsupported global: numpy._core.multiarray._reconstruct". Allow exactly those types.
@@ -113,86 +128,108 @@ def _allow_rng_state_loading():
     )
 
 
-def _config_and_tokenizer(model_args, demo_seed):
-    if demo_seed is not None:
-        from .tiny import tiny_config, tiny_tokenizer
-
-        return tiny_config(), tiny_tokenizer()
-    from boson_multimodal.model.higgs_audio import HiggsAudioConfig
-    from transformers import AutoTokenizer
-
-    config = HiggsAudioConfig.from_pretrained(model_args.model_name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path or model_args.model_name_or_path)
-    return config, tokenizer
-
-
-def _dataset(data_args, recipe_args, model_args, config, tokenizer, output_dir):
-    manifest = data_args.train_manifest
-    if manifest is None:
-        if not recipe_args.demo:
-            raise SystemExit("--train_manifest is required (or --demo for the built-in synthetic data)")
-        from .tiny import write_demo_manifest
-
-        manifest = write_demo_manifest(output_dir / "demo_data")
-    manifest = Path(manifest)
-    utterances = read_manifest(manifest, config.audio_num_codebooks, config.audio_codebook_size)
-    needs_encoder = any(u.audio.wav or (u.ref_audio and u.ref_audio.wav) for u in utterances)
-    encoder = HiggsAudioTokenizerEncoder(model_args.audio_tokenizer) if needs_encoder else None
-    cache = CodeCache(data_args.code_cache_dir or manifest.parent / ".higgs_codes", encoder)
-    codes = load_codes(utterances, cache, config.audio_num_codebooks, config.audio_codebook_size, manifest)
-    return HiggsAudioDataset(utterances, codes, tokenizer)
-
-
-def show_unguarded_failure(model_args, lora_args, seed, batch) -> dict:
-    """The seed error, reproduced on a throwaway copy: PEFT CAUSAL_LM without the preset."""
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
+def show_unguarded_failure(backend: Backend, model_args: Any, lora_args: Any, seed: int | None, batch: dict) -> dict[str, str]:
+    """What goes wrong without the preset, shown on a throwaway copy under PEFT CAUSAL_LM."""
     from peft import LoraConfig, get_peft_model
 
     from .model import lora_target_regex
 
     plain = get_peft_model(
-        load_model(model_args, seed),
-        LoraConfig(task_type="CAUSAL_LM", r=lora_args.lora_r, target_modules=lora_target_regex(lora_args.lora_targets)),
+        backend.load_model(model_args, seed, False),
+        LoraConfig(task_type="CAUSAL_LM", r=lora_args.lora_r, target_modules=lora_target_regex(lora_args.lora_targets, backend.lora_targets)),
     )
-    print("\n== Without kwarg_guard: PEFT CAUSAL_LM around HiggsAudioModel ==")
-    try:
-        plain(**batch)
-    except TypeError as exc:
-        unguarded = str(exc)
-        print(f"TypeError: {unguarded}")
-    else:  # pragma: no cover - would mean boson_multimodal changed its forward
-        raise RuntimeError("HiggsAudioModel accepted labels= unguarded; the demo's premise no longer holds")
-    with patched(plain, target=HiggsAudioModel, on_unknown="raise"):
+    model_class = type(plain.get_base_model()).__name__
+    print(f"\n== Without kwarg_guard: PEFT CAUSAL_LM around {model_class} ==")
+    if backend.name == "legacy":
         try:
             plain(**batch)
+        except TypeError as exc:
+            unguarded = str(exc)
+            print(f"TypeError: {unguarded}")
+        else:  # pragma: no cover - would mean boson_multimodal changed its forward
+            raise RuntimeError("HiggsAudioModel accepted labels= unguarded; the demo's premise no longer holds")
+        misspelt = {}
+    else:
+        # The native forward takes any keyword: a misspelt audio_labels is swallowed silently.
+        inputs = {key: value for key, value in batch.items() if key != "audio_labels"}
+        misspelt = {"audio_label": batch["audio_labels"]}
+        with torch.no_grad():
+            loss = plain(**inputs, **misspelt).loss
+        unguarded = f"{model_class}.forward(..., audio_label=...) returned loss={loss}: the misspelt keyword was swallowed, no error"
+        print(unguarded)
+        batch = inputs
+    # Raise mode, so the guard says who passed the keyword instead of fixing it.
+    strict = {"target": type(plain.get_base_model()), "on_unknown": "raise"} if backend.name == "legacy" else {"preset": backend.preset}
+    with patched(plain, **strict):
+        try:
+            plain(**batch, **misspelt)
         except UnexpectedKeywordError as exc:
             diagnostic = str(exc)
     print(f"kwarg_guard's diagnostic: {diagnostic}")
-    print("\n== With guard(model, preset='higgs_audio'): training ==\n")
+    print(f"\n== With guard(model, preset={backend.preset!r}): training ==\n")
     return {"unguarded_error": unguarded, "diagnostic": diagnostic}
 
 
-def _save_merged(model, output_dir):
+def _save_merged(model: Any, tokenizer: Any, output_dir: Path) -> None:
+    # The serve engine loads the tokenizer from the model folder: it goes with the weights.
     merged = model.merge_and_unload()
     merged.save_pretrained(output_dir / "merged")
-    LOGGER.info("saved the merged model to %s", output_dir / "merged")
+    tokenizer.save_pretrained(output_dir / "merged")
+    LOGGER.info("saved the merged model and its tokenizer to %s", output_dir / "merged")
 
 
-def _generate(base, tokenizer, recipe_args, model_args, output_dir):
-    # ``base`` is the HiggsAudioModel inside the PEFT wrapper: its LoRA layers are live, so it
-    # generates with the fine-tuned adapter.
-    result = generate_audio_codes(
-        base, tokenizer, recipe_args.generate_text, max_new_tokens=recipe_args.generate_max_new_tokens
-    )
+def _generate(backend: Backend, model: Any, tokenizer: Any, recipe_args: Any, model_args: Any, training_args: Any,
+              data: RunData, output_dir: Path) -> Any:
+    request = _generation_request(backend, recipe_args, model_args, training_args, data)
+    result = backend.generate(model, tokenizer, request)
     decoder = None
-    if not recipe_args.demo and importlib.util.find_spec("boson_multimodal.audio_processing.higgs_audio_tokenizer"):
+    if not recipe_args.demo:
         try:
-            decoder = HiggsAudioTokenizerEncoder(model_args.audio_tokenizer)
+            decoder = backend.audio_encoder(model_args)
             decoder.load()
         except Exception as exc:  # noqa: BLE001 - decoding is optional; the codes are saved anyway
             LOGGER.warning("not decoding the generated codes to WAV: %s", exc)
             decoder = None
     written = save_generation(result, output_dir, decoder)
     frames = 0 if result.codes is None else result.codes.shape[1]
-    print(f"generated {frames} audio frames for {recipe_args.generate_text!r}: {', '.join(map(str, written)) or 'nothing'}")
+    print(f"generated {frames} audio frames for {request.text!r}: {', '.join(map(str, written)) or 'nothing'}")
     return result
+
+
+def _generation_request(backend: Backend, recipe_args: Any, model_args: Any, training_args: Any, data: RunData) -> GenerationRequest:
+    """The sample's context: what the options say, else the first training utterance's."""
+    import numpy as np
+
+    first = data.first
+    ref_text, ref_codes = recipe_args.generate_ref_text, None
+    if recipe_args.generate_ref_audio:
+        reference = Path(recipe_args.generate_ref_audio)
+        if not reference.is_file() or not ref_text:
+            raise RecipeError("--generate_ref_audio needs an existing WAV or .npy file and --generate_ref_text, its transcript")
+        ref_codes = np.load(reference) if reference.suffix == ".npy" else backend.audio_encoder(model_args).encode(reference)
+    elif first.ref_text and data.first_codes[1] is not None:
+        ref_text, ref_codes = first.ref_text, data.first_codes[1]
+    return GenerationRequest(
+        text=recipe_args.generate_text,
+        scene=recipe_args.generate_scene if recipe_args.generate_scene is not None else first.scene,
+        speaker=recipe_args.generate_speaker if recipe_args.generate_speaker is not None else first.speaker,
+        ref_text=ref_text,
+        ref_codes=ref_codes,
+        max_new_tokens=recipe_args.generate_max_new_tokens,
+        temperature=recipe_args.generate_temperature,
+        top_p=recipe_args.generate_top_p,
+        top_k=recipe_args.generate_top_k,
+        ras_window=recipe_args.generate_ras_window,
+        ras_max_repeat=recipe_args.generate_ras_max_repeat,
+        seed=recipe_args.generate_seed if recipe_args.generate_seed is not None else training_args.seed,
+    )
+
+
+def _written(output_dir: Path) -> list[Path]:
+    return sorted(p for p in output_dir.iterdir() if p.name != "demo_data") if output_dir.is_dir() else []
+
+
+def _say_what_was_written(output_dir: Path) -> None:
+    print(f"\nWrote to {output_dir.resolve()}:")
+    for path in _written(output_dir):
+        print(f"  {path.name}{'/' if path.is_dir() else ''}")

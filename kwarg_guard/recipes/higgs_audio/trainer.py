@@ -1,52 +1,115 @@
-"""The stock Trainer, told how to compute Higgs Audio's loss and to log its parts.
+"""The stock Trainer, told how to compute Higgs Audio's loss, normalise it over the accumulation
+window, log its parts, and group samples by length.
 
-HiggsAudioModel returns logits but no loss, so ``compute_loss`` is the one method overridden;
-``log`` adds the averaged ``text_loss``, ``audio_loss`` and per-codebook losses since the last log
-to the entry the Trainer writes (and so to ``trainer_state.json``'s log history). Everything
-else — the loop, DDP/FSDP/DeepSpeed, checkpoints, resume, progress bars, TensorBoard — is the
-Trainer's own.
+* ``get_batch_samples`` counts the text and audio targets of every micro-batch of an update (and,
+  under DDP, of every rank) before the first forward; ``compute_loss`` divides each part's summed
+  cross-entropy by those counts. The Trainer is told the loss is already normalised, so it does
+  not divide by the accumulation steps again (see ``loss.py``).
+* ``log`` adds ``text_loss``, ``audio_loss`` and ``audio_loss_codebook_N``, averaged over the
+  targets of every step since the last log and over every rank; evaluation adds
+  ``eval_text_loss`` and ``eval_audio_loss``.
+* ``--group_by_length`` uses the dataset's ``lengths`` (positions the model processes), read from
+  the manifest without building the samples.
+
+Everything else (the loop, DDP/FSDP/DeepSpeed, checkpoints, resume, progress bars, evaluation,
+``load_best_model_at_end``) is the Trainer's own.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from typing import Any
 
+import torch
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from .loss import higgs_audio_loss
+from .loss import LossSums, Targets, normalized_loss
 
 __all__ = ["HiggsAudioTrainer"]
 
 
+class _PartSums:
+    """Summed losses and targets per part since the last log."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+
+    def add(self, sums: LossSums) -> None:
+        pieces = {"text_loss": (sums.text, sums.text_targets), "audio_loss": (sums.audio, sums.audio_targets)}
+        for index, (loss, count) in enumerate(zip(sums.per_codebook, sums.per_codebook_targets)):
+            pieces[f"audio_loss_codebook_{index}"] = (loss, count)
+        for name, (loss, count) in pieces.items():
+            total = self.totals.setdefault(name, [0.0, 0.0])
+            total[0] += float(loss.detach())
+            total[1] += count
+
+    def averages(self, reduce: Any, prefix: str = "") -> dict[str, float]:
+        """Per-part means over every target seen (on every rank: ``reduce`` sums across them)."""
+        names = sorted(self.totals)
+        if not names:
+            return {}
+        summed = reduce(torch.tensor([self.totals[name] for name in names], dtype=torch.float64))
+        return {f"{prefix}{name}": round(float(loss / count), 6) for name, (loss, count) in zip(names, summed.tolist()) if count}
+
+
 class HiggsAudioTrainer(Trainer):
-    def __init__(self, *args, text_loss_weight: float = 1.0, audio_loss_weight: float = 1.0, **kwargs):
+    def __init__(self, *args: Any, backend: Any, text_loss_weight: float = 1.0, audio_loss_weight: float = 1.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.backend = backend
         self.text_loss_weight = text_loss_weight
         self.audio_loss_weight = audio_loss_weight
-        self._part_sums: dict = defaultdict(float)
-        self._part_counts: dict = defaultdict(int)
+        # compute_loss normalises over the whole window itself: the Trainer must not divide by the
+        # accumulation steps again (it does unless it believes the loss takes num_items_in_batch).
+        self.model_accepts_loss_kwargs = True
+        self._train_parts = _PartSums()
+        self._eval_parts = _PartSums()
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**inputs)
-        parts = higgs_audio_loss(
-            outputs, inputs.get("label_audio_ids"), text_weight=self.text_loss_weight, audio_weight=self.audio_loss_weight
-        )
-        if model.training:
-            self._remember("text_loss", parts.text, parts.text_targets)
-            self._remember("audio_loss", parts.audio, parts.audio_targets)
-            for index, loss in enumerate(parts.per_codebook):
-                self._remember(f"audio_loss_codebook_{index}", loss, parts.audio_targets)
-        return (parts.total, outputs) if return_outputs else parts.total
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any) -> tuple[list, Targets]:
+        """The micro-batches of one update, and the targets they hold on every rank."""
+        batches = []
+        for _ in range(num_batches):
+            try:
+                batches.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        counts = torch.tensor([self.backend.count_targets(batch) for batch in batches] or [(0, 0)]).sum(0)
+        ranks = self.args.world_size
+        if ranks > 1:
+            counts = self.accelerator.reduce(counts.to(self.args.device), "sum").cpu()
+        return batches, Targets(int(counts[0]), int(counts[1]), ranks)
 
-    def _remember(self, name, value, targets):
-        if targets:  # a part with no targets this step says nothing about the model
-            self._part_sums[name] += float(value.detach())
-            self._part_counts[name] += 1
+    def _get_num_items_in_batch(self, batch_samples: list, device: Any) -> None:
+        # transformers 5 asks this of every evaluation batch: compute_loss counts a batch itself.
+        return None
 
-    def log(self, logs, *args, **kwargs):
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        sums, outputs = self.backend.loss_sums(model, inputs)
+        targets = num_items_in_batch if isinstance(num_items_in_batch, Targets) else Targets(sums.text_targets, sums.audio_targets)
+        loss = normalized_loss(sums, targets, self.text_loss_weight, self.audio_loss_weight)
+        (self._train_parts if model.training else self._eval_parts).add(sums)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:
-            for name, total in self._part_sums.items():
-                logs[name] = round(total / self._part_counts[name], 6)
-            self._part_sums.clear()
-            self._part_counts.clear()
+            logs.update(self._train_parts.averages(self._sum_over_ranks))
+            self._train_parts = _PartSums()
         super().log(logs, *args, **kwargs)
+
+    def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
+        self._eval_parts = _PartSums()
+        output = super().evaluation_loop(*args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        output.metrics.update(self._eval_parts.averages(self._sum_over_ranks, prefix=f"{prefix}_"))
+        return output
+
+    def _sum_over_ranks(self, values: torch.Tensor) -> torch.Tensor:
+        if self.args.world_size > 1:
+            return self.accelerator.reduce(values.to(self.args.device), "sum").cpu()
+        return values
+
+    def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
+        lengths = getattr(self.train_dataset, "lengths", None)
+        grouping = getattr(self.args, "group_by_length", False) or getattr(self.args, "train_sampling_strategy", None) == "group_by_length"
+        if grouping and lengths is not None:
+            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=list(lengths))
+        return super()._get_train_sampler(*args, **kwargs)

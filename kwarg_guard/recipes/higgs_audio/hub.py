@@ -1,0 +1,68 @@
+"""Which checkpoint and revision each backend loads, checked before anything heavy is loaded.
+
+In April 2026 the hub repositories were rewritten in place to the transformers-native format
+(``model_type: higgs_audio_v2``). boson_multimodal does not fail on such a config: it falls back to
+its own defaults (12 codebooks, a 7B text config) and the run dies much later with nonsense. So
+the legacy backend pins the last legacy snapshots, and every backend reads ``config.json`` first
+and refuses a checkpoint of the other format in one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .arguments import LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_REVISION, RecipeError
+
+__all__ = ["apply_revision_defaults", "checkpoint_model_type", "check_checkpoint", "LEGACY_TYPE", "NATIVE_TYPE"]
+
+LEGACY_TYPE = "higgs_audio"
+NATIVE_TYPE = "higgs_audio_v2"
+
+
+def apply_revision_defaults(model_args: Any, backend_name: str) -> None:
+    """Fill in the revisions the user left out: the legacy snapshots for the legacy backend."""
+    if backend_name == "legacy":
+        model_args.model_revision = model_args.model_revision or LEGACY_MODEL_REVISION
+        model_args.audio_tokenizer_revision = model_args.audio_tokenizer_revision or LEGACY_AUDIO_TOKENIZER_REVISION
+    model_args.tokenizer_revision = model_args.tokenizer_revision or (
+        model_args.model_revision if model_args.tokenizer_name_or_path is None else None
+    )
+
+
+def checkpoint_model_type(name_or_path: str, revision: str | None) -> str | None:
+    """``model_type`` of a checkpoint's config.json, reading nothing else.
+
+    Raises:
+        RecipeError: there is no readable config.json there.
+    """
+    from transformers import PretrainedConfig
+
+    try:
+        values, _ = PretrainedConfig.get_config_dict(name_or_path, revision=revision)
+    except (OSError, ValueError) as exc:
+        where = f"{name_or_path}" + (f" at revision {revision}" if revision else "")
+        raise RecipeError(f"cannot read the config of {where}: {str(exc).splitlines()[0]}") from None
+    return values.get("model_type")
+
+
+def check_checkpoint(model_args: Any, backend_name: str) -> None:
+    """Refuse a checkpoint of the other format before anything is loaded.
+
+    Raises:
+        RecipeError: naming what was found, the pinned revision, and the other backend.
+    """
+    found = checkpoint_model_type(model_args.model_name_or_path, model_args.model_revision)
+    where = model_args.model_name_or_path + (f" at revision {model_args.model_revision}" if model_args.model_revision else "")
+    convert = "python -m kwarg_guard.recipes.higgs_audio.convert SRC DST --to"
+    if backend_name == "legacy" and found != LEGACY_TYPE:
+        raise RecipeError(
+            f"{where} is not a boson_multimodal checkpoint (model_type {found!r}, expected {LEGACY_TYPE!r}); "
+            f"the hub's legacy snapshot is --model_revision {LEGACY_MODEL_REVISION}; for today's native checkpoints "
+            f"use --backend native (transformers 5), or convert one with: {convert} legacy"
+        )
+    if backend_name == "native" and found != NATIVE_TYPE:
+        raise RecipeError(
+            f"{where} is not a transformers-native Higgs Audio checkpoint (model_type {found!r}, expected "
+            f"{NATIVE_TYPE!r}); use --backend legacy for it (transformers 4.46 with boson_multimodal), or convert "
+            f"it with: {convert} native"
+        )
