@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def ensure_stack(name: str) -> Path:
 def run_tests(stacks: list, pytest_args: list) -> int:
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     failed_stacks = []
+    # Every stack is built first: some tests compare the two ports across them (a checkpoint
+    # written on one stack, converted, and loaded on the other).
+    pythons = {name: str(python_of(ensure_stack(name))) for name in STACKS}
     for name in stacks:
         env = ensure_stack(name)
         with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +82,7 @@ def run_tests(stacks: list, pytest_args: list) -> int:
             code = subprocess.run(
                 [str(python_of(env)), "-m", "pytest", f"--junitxml={junit}", *pytest_args],
                 cwd=ROOT,
-                env={**os.environ, "KWARG_GUARD_STACK": name},
+                env={**os.environ, "KWARG_GUARD_STACK": name, "KWARG_GUARD_STACK_PYTHONS": json.dumps(pythons)},
             ).returncode
             counts = junit_counts(junit)
         for key in totals:

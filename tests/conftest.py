@@ -24,6 +24,17 @@ needs_boson = pytest.mark.skipif(
 only_transformers_4 = pytest.mark.skipif(TRANSFORMERS_MAJOR >= 5, reason="checks transformers 4.x behaviour")
 only_transformers_5 = pytest.mark.skipif(TRANSFORMERS_MAJOR < 5, reason="checks transformers 5 behaviour")
 
+def stack_python(name: str) -> str:
+    """The Python of another stack's environment, for tests that cross the two ports (envs/run.py
+    builds every stack before testing any and says where they are)."""
+    import json
+
+    pythons = json.loads(os.environ.get("KWARG_GUARD_STACK_PYTHONS", "{}"))
+    if name not in pythons:
+        pytest.skip(f"needs the {name} stack's Python beside this one; run the suite with python envs/run.py test")
+    return pythons[name]
+
+
 class Labeled(torch.nn.Module):
     """A forward with no **kwargs that names label_ids, like HiggsAudioModel."""
 

@@ -24,7 +24,7 @@ from .arguments import FRAME_RATE, RecipeError
 from .codes import CodeCache, load_codes
 from .manifest import AudioSource, ManifestError, Utterance, read_manifest
 
-__all__ = ["RunData", "load_run_data", "audio_frames"]
+__all__ = ["RunData", "load_run_data", "audio_frames", "check_data_arguments"]
 
 LOGGER = logging.getLogger("kwarg_guard.recipes.higgs_audio")
 
@@ -47,6 +47,31 @@ def audio_frames(source: AudioSource) -> int:
     import soundfile
 
     return int(soundfile.info(str(source.wav)).duration * FRAME_RATE)
+
+
+def check_data_arguments(data_args: Any, recipe_args: Any) -> None:
+    """The data options' mistakes, found before any model or tokenizer is loaded.
+
+    Raises:
+        RecipeError: no training manifest outside the demo, or a manifest that is missing or a folder.
+    """
+    if data_args.train_manifest is None and not recipe_args.demo:
+        raise RecipeError("--train_manifest is required (or --demo for the built-in synthetic data)")
+    for option, value in (("--train_manifest", data_args.train_manifest), ("--eval_manifest", data_args.eval_manifest)):
+        if value is not None:
+            _check_file(Path(value), option)
+    if data_args.eval_fraction and not 0 < data_args.eval_fraction < 1:
+        raise RecipeError(f"--eval_fraction must be between 0 and 1, not {data_args.eval_fraction}")
+
+
+def _check_file(path: Path, option: str) -> None:
+    if not path.exists():
+        raise RecipeError(f"{option} {path} not found")
+    if not path.is_file():
+        raise RecipeError(
+            f"{option} {path} is a folder; give the .jsonl file (write one with: "
+            "python -m kwarg_guard.recipes.higgs_audio.manifest FOLDER)"
+        )
 
 
 def load_run_data(backend: Any, data_args: Any, model_args: Any, recipe_args: Any, training_args: Any,
@@ -85,8 +110,6 @@ def load_run_data(backend: Any, data_args: Any, model_args: Any, recipe_args: An
 
 def _train_manifest(data_args: Any, recipe_args: Any, output_dir: Path) -> Path:
     if data_args.train_manifest is None:
-        if not recipe_args.demo:
-            raise RecipeError("--train_manifest is required (or --demo for the built-in synthetic data)")
         from .tiny import write_demo_manifest
 
         return write_demo_manifest(output_dir / "demo_data")
@@ -94,10 +117,6 @@ def _train_manifest(data_args: Any, recipe_args: Any, output_dir: Path) -> Path:
 
 
 def _read(path: Path, num_codebooks: int, codebook_size: int) -> list[Utterance]:
-    if not path.exists():
-        raise RecipeError(f"manifest {path} not found")
-    if not path.is_file():
-        raise RecipeError(f"manifest {path} is a folder; give the .jsonl file (write one with python -m kwarg_guard.recipes.higgs_audio.manifest FOLDER)")
     try:
         return read_manifest(path, num_codebooks, codebook_size)
     except ManifestError as exc:
@@ -117,8 +136,6 @@ def _shorter_than(utterances: list[Utterance], seconds: float) -> tuple[list[Utt
 
 
 def _split(utterances: list[Utterance], fraction: float, seed: int) -> tuple[list[Utterance], list[Utterance]]:
-    if not 0 < fraction < 1:
-        raise RecipeError(f"--eval_fraction must be between 0 and 1, not {fraction}")
     held = max(1, round(len(utterances) * fraction))
     if held >= len(utterances):
         raise RecipeError(f"--eval_fraction {fraction} leaves no utterance to train on ({len(utterances)} in the manifest)")

@@ -14,7 +14,7 @@ from kwarg_guard import UnexpectedKeywordError, patched, report
 
 from .arguments import RecipeError, parse_arguments
 from .backends import Backend, choose_backend
-from .data import RunData, load_run_data
+from .data import RunData, check_data_arguments, load_run_data
 from .generation import GenerationRequest, save_generation
 from .hub import apply_revision_defaults, check_checkpoint
 from .model import prepare_model, resolve_dtype
@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> Any:
     backend = choose_backend(model_args.backend)
     apply_revision_defaults(model_args, backend.name)
     _adjust_training_arguments(training_args, recipe_args, backend)
-    resolve_dtype(model_args.torch_dtype, lora_args.full_finetune)  # a refused combination fails before any loading
+    # Mistakes in the options fail here, before anything is loaded.
+    resolve_dtype(model_args.torch_dtype, lora_args.full_finetune)
+    if not recipe_args.benchmark:
+        check_data_arguments(data_args, recipe_args)
     # Seeded before anything random is built: the LoRA matrices, the demo model, the eval split.
     from transformers import set_seed
 
