@@ -190,9 +190,11 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[Any, ...]:
 
     parser.error = refuse  # type: ignore[method-assign]
     try:
-        parsed = parser.parse_args_into_dataclasses(combined)
+        *parsed, unused = parser.parse_args_into_dataclasses(combined, return_remaining_strings=True)
     except (ValueError, TypeError) as exc:  # TrainingArguments' own checks
         raise RecipeError(str(exc).splitlines()[0]) from None
+    if unused:
+        raise RecipeError(f"unrecognized arguments: {' '.join(unused)} (see --help)")
     training_args = parsed[-1]
     if not _given(combined, "--report_to"):
         # transformers' default reports to every tracker it finds installed; log to TensorBoard
@@ -200,7 +202,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[Any, ...]:
         import importlib.util
 
         training_args.report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
-    return parsed
+    return tuple(parsed)
 
 
 def _file_as_arguments(path: Path) -> list[str]:

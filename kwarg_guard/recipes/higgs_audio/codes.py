@@ -8,6 +8,7 @@ temporary name and renamed into place, so an interrupted run never leaves a half
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import tempfile
 from pathlib import Path
@@ -49,7 +50,7 @@ class HiggsAudioTokenizerEncoder:
         """Load the tokenizer now (it loads on first use otherwise); returns it."""
         if self._tokenizer is None:
             try:
-                import boson_multimodal.audio_processing.higgs_audio_tokenizer as loader
+                loader = importlib.import_module("boson_multimodal.audio_processing.higgs_audio_tokenizer")
             except ImportError as exc:
                 raise ImportError(
                     f"encoding WAV files needs the Higgs audio tokenizer's dependencies ({exc}). Install "
