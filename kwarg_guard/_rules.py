@@ -122,11 +122,25 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
 
 
 def close_matches(name: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` or an empty string."""
-    matches = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
+    """`` (did you mean 'x'?)`` or an empty string.
+
+    A candidate is close when it is spelt alike (``audio_label`` / ``audio_labels``) or made of
+    the same words in another order (``label_audio_ids`` / ``audio_labels``).
+    """
+    scored = sorted(((max(difflib.SequenceMatcher(None, name, c).ratio(), _same_words(name, c)), c) for c in set(candidates)),
+                    key=lambda pair: (-pair[0], pair[1]))
+    matches = [candidate for score, candidate in scored if score >= 0.6][:3]
     if not matches:
         return ""
     return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
+
+
+def _same_words(first: str, second: str) -> float:
+    def words(name: str) -> set[str]:
+        return {word.rstrip("s") for word in name.lower().split("_") if word}
+
+    a, b = words(first), words(second)
+    return len(a & b) / len(a | b) if a | b else 0.0
 
 
 def _check_remap(remap: object) -> tuple[tuple[str, str], ...]:

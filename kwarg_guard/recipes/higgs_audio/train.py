@@ -154,7 +154,7 @@ def show_unguarded_failure(backend: Backend, model_args: Any, lora_args: Any, se
         misspelt = {}
     else:
         # The native forward takes any keyword: a misspelt audio_labels is swallowed silently.
-        inputs = {key: value for key, value in batch.items() if key != "audio_labels"}
+        inputs = {key: value for key, value in batch.items() if key not in ("labels", "audio_labels")}
         misspelt = {"audio_label": batch["audio_labels"]}
         with torch.no_grad():
             loss = plain(**inputs, **misspelt).loss
