@@ -1,7 +1,7 @@
 """Set up the pinned environments and run the project's two jobs.
 
-    python envs/run.py demo [recipe options]   # the Higgs Audio demo on the 4.46 stack
-    python envs/run.py test [pytest options]   # the whole suite on both transformers stacks
+    python envs/run.py demo [--stack 5] [recipe options]   # the Higgs Audio demo (4.46: legacy port, 5: native)
+    python envs/run.py test [pytest options]               # the whole suite on both transformers stacks
 
 Only the standard library is used here, so a machine with nothing but Python and pip can run
 it. Each stack lives in .venvs/<stack>/ and is rebuilt when its pin file changes.
@@ -57,15 +57,47 @@ def ensure_stack(name: str) -> Path:
     pip = [str(python_of(env)), "-m", "pip", "install", "--disable-pip-version-check"]
     install_log = env / "install.log"
     with install_log.open("w") as output:
-        for step in ([*pip, "-r", str(ENVS / pins)], [*pip, "--no-deps", *no_deps], [*pip, "--no-deps", "-e", str(ROOT)]):
+        for step in (
+            [*pip, "-r", str(ENVS / pins)],
+            [*pip, "--no-deps", *no_deps],
+            [*pip, "--no-deps", "-e", str(ROOT)],
+        ):
             if step[-1] == "--no-deps":
                 continue  # nothing to install without dependencies on this stack
             if subprocess.run(step, stdout=output, stderr=subprocess.STDOUT).returncode != 0:
                 sys.stdout.write(install_log.read_text()[-6000:])
-                raise SystemExit(f"[envs/run.py] installing the {name} stack failed: {' '.join(step)} (full log: {install_log})")
+                raise SystemExit(
+                    f"[envs/run.py] installing the {name} stack failed: {' '.join(step)} (full log: {install_log})"
+                )
     marker.write_text(fingerprint)
     log(f"{name} stack ready in {time.monotonic() - started:.0f}s")
     return env
+
+
+# Checks of the whole repository, run once on the newest stack before the tests.
+CHECKS = {
+    "lint (ruff check)": ["-m", "ruff", "check", "."],
+    "format (ruff format --check)": ["-m", "ruff", "format", "--check", "."],
+    "types (mypy, configured in pyproject.toml)": ["-m", "mypy"],
+    "docs site (mkdocs build --strict)": [
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "--quiet",
+        "--site-dir",
+        str(Path(tempfile.gettempdir()) / "kwarg_guard-site"),
+    ],
+}
+
+
+def run_checks(env: Path) -> list:
+    failed = []
+    for title, arguments in CHECKS.items():
+        log(title)
+        if subprocess.run([str(python_of(env)), *arguments], cwd=ROOT).returncode != 0:
+            failed.append(title)
+    return failed
 
 
 def run_tests(stacks: list, pytest_args: list) -> int:
@@ -74,6 +106,7 @@ def run_tests(stacks: list, pytest_args: list) -> int:
     # Every stack is built first: some tests compare the two ports across them (a checkpoint
     # written on one stack, converted, and loaded on the other).
     pythons = {name: str(python_of(ensure_stack(name))) for name in STACKS}
+    failed_checks = run_checks(ensure_stack("5"))
     for name in stacks:
         env = ensure_stack(name)
         with tempfile.TemporaryDirectory() as tmp:
@@ -90,10 +123,12 @@ def run_tests(stacks: list, pytest_args: list) -> int:
         if code != 0 or counts["passed"] == 0:
             failed_stacks.append(f"{name} (pytest exit {code}, {counts['passed']} passed)")
     print()
+    for title in failed_checks:
+        log(f"FAILED: {title}")
     for name in failed_stacks:
         log(f"FAILED on the {name} stack")
     print(f"total: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
-    return 1 if failed_stacks else 0
+    return 1 if failed_stacks or failed_checks else 0
 
 
 def junit_counts(path: Path) -> dict:
@@ -107,8 +142,9 @@ def junit_counts(path: Path) -> dict:
     return {"passed": tests - failed - skipped, "failed": failed, "skipped": skipped}
 
 
-def run_demo(recipe_args: list) -> int:
-    env = ensure_stack("4.46")
+def run_demo(stack: str, recipe_args: list) -> int:
+    # The 4.46 stack runs the legacy port (boson_multimodal), the 5 stack the native one.
+    env = ensure_stack(stack)
     if "--output_dir" not in recipe_args and not any(a.startswith("--output_dir=") for a in recipe_args):
         recipe_args = [*recipe_args, "--output_dir", str(ROOT / "demo-output")]
     command = [str(python_of(env)), "-m", "kwarg_guard.recipes.higgs_audio", "--demo", *recipe_args]
@@ -119,10 +155,17 @@ def run_demo(recipe_args: list) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("job", choices=("demo", "test"))
-    parser.add_argument("--stack", choices=sorted(STACKS), action="append", help="test only this stack (repeatable)")
+    parser.add_argument(
+        "--stack",
+        choices=sorted(STACKS),
+        action="append",
+        help="test: only this stack (repeatable); demo: the stack to run it on (default 4.46)",
+    )
     args, rest = parser.parse_known_args(argv)
     if args.job == "demo":
-        return run_demo(rest)
+        if args.stack and len(args.stack) > 1:
+            parser.error("the demo runs on one stack: --stack 4.46 (legacy port) or --stack 5 (native port)")
+        return run_demo(args.stack[0] if args.stack else "4.46", rest)
     return run_tests(args.stack or list(STACKS), rest)
 
 

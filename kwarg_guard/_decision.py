@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from ._rules import Rules
 from ._signature import Accepted
 
-__all__ = ["Action", "Decision", "decide", "apply", "REMOVED"]
+__all__ = ["REMOVED", "Action", "Decision", "apply", "decide"]
 
 
 class Action(StrEnum):
@@ -74,8 +74,7 @@ def decide(
     remap = rules.remap_map if guarded else {}
     mode = rules.mode
     given = {
-        target for target in remap.values()
-        if kwargs.get(target) is not None or positional.get(target) is not None
+        target for target in remap.values() if kwargs.get(target) is not None or positional.get(target) is not None
     }
     decisions = {}
     for name, value in kwargs.items():
@@ -115,6 +114,7 @@ def apply(
         if decision.action is Action.REMAP:
             value = kwargs.pop(name)
             target = decision.target
+            assert target is not None  # a REMAP decision always names its target
             index = accepted.positional.index(target) if target in accepted.positional else len(args)
             if index < len(args):
                 args = (*args[:index], value, *args[index + 1 :])

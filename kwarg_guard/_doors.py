@@ -6,21 +6,36 @@ is decided by the same ``Rules`` and ``Rewrite`` in every case.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Literal, TypeVar, overload
+
 import torch
 
 from ._guarded import Layer, guard_function, state_of
 from ._ledger import Report, every_ledger, existing_ledger
 from ._patching import add_layer, end_block, guard_class, layers_of, remove_layer, unguard_class
-from ._rules import Rules
+from ._rules import OnUnknown, Rules
 from ._targets import check_module, find_targets
 from ._wrapped import wrapper_chain
 from .errors import NotGuardedError
-from .presets import get_preset
+from .presets import Preset, get_preset
 
-__all__ = ["kwarg_guard", "patched", "guard", "unguard", "report"]
+# What ``target=`` takes: a class, classes, a dotted class name, or a predicate on modules.
+Target = type | tuple[type, ...] | str | Callable[[torch.nn.Module], bool] | None
+Guarded = TypeVar("Guarded")
+Model = TypeVar("Model", bound=torch.nn.Module)
+
+__all__ = ["guard", "kwarg_guard", "patched", "report", "unguard"]
 
 
-def _resolve(remap, drop, on_unknown, target, preset):
+def _resolve(
+    remap: Mapping[str, str] | None,
+    drop: Iterable[str] | None,
+    on_unknown: OnUnknown | None,
+    target: Target,
+    preset: str | None,
+) -> tuple[Rules, Target, Preset | None]:
     """Options (and a preset's defaults) -> ``(Rules, target, Preset | None)``."""
     explicit = Rules.from_options(remap, drop, on_unknown)
     if preset is None:
@@ -34,7 +49,9 @@ def _resolve(remap, drop, on_unknown, target, preset):
     return rules, (target if target is not None else chosen.target), chosen
 
 
-def _targets(model, door, target, preset, rules) -> list:
+def _targets(
+    model: torch.nn.Module, door: str, target: Target, preset: Preset | None, rules: Rules
+) -> list[torch.nn.Module]:
     check_module(model, door)
     try:
         return find_targets(model, target, door, changes_keywords=bool(rules.remap or rules.drop))
@@ -45,7 +62,38 @@ def _targets(model, door, target, preset, rules) -> list:
         raise exc
 
 
-def kwarg_guard(fn=None, /, *, remap=None, drop=None, on_unknown=None, preset=None, target=None):
+@overload
+def kwarg_guard(
+    fn: Guarded,
+    /,
+    *,
+    remap: Mapping[str, str] | None = None,
+    drop: Iterable[str] | None = None,
+    on_unknown: OnUnknown | None = None,
+    preset: str | None = None,
+    target: Target = None,
+) -> Guarded: ...
+@overload
+def kwarg_guard(
+    fn: None = None,
+    /,
+    *,
+    remap: Mapping[str, str] | None = None,
+    drop: Iterable[str] | None = None,
+    on_unknown: OnUnknown | None = None,
+    preset: str | None = None,
+    target: Target = None,
+) -> Callable[[Guarded], Guarded]: ...
+def kwarg_guard(
+    fn: Any = None,
+    /,
+    *,
+    remap: Mapping[str, str] | None = None,
+    drop: Iterable[str] | None = None,
+    on_unknown: OnUnknown | None = None,
+    preset: str | None = None,
+    target: Target = None,
+) -> Any:
     """Guard a function, a method, a class's ``forward``, or (like ``guard``) a module.
 
     Bare ``@kwarg_guard`` drops keywords the function does not accept; with options it remaps,
@@ -102,14 +150,23 @@ class patched:
         ValueError: bad options (see ``kwarg_guard``); nothing is patched then.
     """
 
-    def __init__(self, model, *, remap=None, drop=None, on_unknown=None, target=None, preset=None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        remap: Mapping[str, str] | None = None,
+        drop: Iterable[str] | None = None,
+        on_unknown: OnUnknown | None = None,
+        target: Target = None,
+        preset: str | None = None,
+    ) -> None:
         check_module(model, "patched")
         self.model = model
         self._rules, self._target, self._preset = _resolve(remap, drop, on_unknown, target, preset)
-        self._layer = None
-        self._modules = ()
+        self._layer: Layer | None = None
+        self._modules: tuple[torch.nn.Module, ...] = ()
 
-    def __enter__(self):
+    def __enter__(self) -> torch.nn.Module:
         if self._layer is not None:
             raise RuntimeError("this patched(...) block is already active; create a new one to nest")
         modules = _targets(self.model, "patched", self._target, self._preset, self._rules)
@@ -118,7 +175,12 @@ class patched:
         self._layer, self._modules = layer, tuple(modules)
         return self.model
 
-    def __exit__(self, *exc_info):
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Literal[False]:
         layer, modules = self._layer, self._modules
         self._layer, self._modules = None, ()
         if layer is not None:
@@ -126,11 +188,27 @@ class patched:
         return False
 
 
-def guard(model, *, remap=None, drop=None, on_unknown=None, target=None, preset=None):
+def guard(
+    model: Model,
+    *,
+    remap: Mapping[str, str] | None = None,
+    drop: Iterable[str] | None = None,
+    on_unknown: OnUnknown | None = None,
+    target: Target = None,
+    preset: str | None = None,
+) -> Model:
     """Guard ``model`` (or the modules ``target`` picks) until ``unguard``; return ``model``.
 
     The guard survives ``copy.deepcopy``, ``pickle`` and ``torch.save``; the copy calls its own
     parameters. Guarding again with the same options is a no-op.
+
+    >>> import torch
+    >>> class Net(torch.nn.Module):
+    ...     def forward(self, x, label_ids=None):
+    ...         return label_ids
+    >>> net = guard(Net(), remap={"labels": "label_ids"})
+    >>> net(1, labels=5)
+    5
 
     Raises:
         TypeError, LookupError, ValueError: as for ``patched``; nothing is patched then.
@@ -138,15 +216,22 @@ def guard(model, *, remap=None, drop=None, on_unknown=None, target=None, preset=
     check_module(model, "guard")
     rules, target, chosen = _resolve(remap, drop, on_unknown, target, preset)
     modules = _targets(model, "guard", target, chosen, rules)
-    if all(any(l.kind == "guard" and l.rules == rules for l in layers_of(m)) for m in modules):
+    if all(any(layer.kind == "guard" and layer.rules == rules for layer in layers_of(m)) for m in modules):
         return model
     add_layer(modules, Layer.new(rules, "guard"))
     return model
 
 
-def unguard(obj):
+def unguard(obj: Guarded) -> Guarded:
     """Undo the most recent ``guard`` on a model (all modules it patched), or the class guard
     ``kwarg_guard(cls, ...)`` on a class. Returns ``obj``.
+
+    >>> import torch
+    >>> net = guard(torch.nn.Linear(2, 2))
+    >>> "forward" in vars(net)
+    True
+    >>> "forward" in vars(unguard(net))
+    False
 
     Raises:
         NotGuardedError: there is no such guard (``patched`` blocks are undone by their ``with``).
@@ -156,21 +241,34 @@ def unguard(obj):
         unguard_class(obj)
         return obj
     check_module(obj, "unguard")
-    guarded = [m for m in obj.modules() if any(l.kind == "guard" for l in layers_of(m))]
+    assert isinstance(obj, torch.nn.Module)  # check_module raised otherwise
+    guarded = [m for m in obj.modules() if any(layer.kind == "guard" for layer in layers_of(m))]
     if not guarded:
         raise NotGuardedError(
             f"{type(obj).__name__} has no guard(...) on it or inside it; nothing to undo "
             "(a patched(...) block is undone when its with-block ends)"
         )
-    newest = max((l for m in guarded for l in layers_of(m) if l.kind == "guard"), key=lambda l: l.seq)
+    newest = max(
+        (layer for m in guarded for layer in layers_of(m) if layer.kind == "guard"), key=lambda layer: layer.seq
+    )
     remove_layer(guarded, newest.token)
     return obj
 
 
-def report(obj=None) -> Report:
+def report(obj: object = None) -> Report:
     """What the guards on ``obj`` (a model, a guarded function or class; with no argument, every
     guard in this process) dropped, remapped or saw ignored: keyword, action, count, value kinds
     and origin. Records outlive ``patched`` blocks; ``str(report(model))`` is a table.
+
+    >>> import torch
+    >>> class Net(torch.nn.Module):
+    ...     def forward(self, x):
+    ...         return x
+    >>> net = guard(Net(), on_unknown="drop")
+    >>> net(1, labels=None)
+    1
+    >>> [(record.keyword, str(record.action), record.count) for record in report(net)]
+    [('labels', 'dropped', 1)]
     """
     ledgers = []
     if obj is None:
@@ -181,8 +279,8 @@ def report(obj=None) -> Report:
             ledgers.extend(_class_ledgers(type(module)))
     elif isinstance(obj, type):
         ledgers.extend(_class_ledgers(obj))
-    elif state_of(obj) is not None:
-        ledgers.append(state_of(obj).ledger)
+    elif (state := state_of(obj)) is not None:
+        ledgers.append(state.ledger)
     else:
         raise TypeError(f"report takes a module, a guarded class or a guarded function, not {type(obj).__name__}")
     seen, records = set(), []
@@ -196,5 +294,3 @@ def report(obj=None) -> Report:
 def _class_ledgers(cls: type) -> list:
     states = (state_of(level) for level in wrapper_chain(getattr(cls, "forward", None)))
     return [state.ledger for state in states if state is not None]
-
-

@@ -12,6 +12,7 @@ every module's ``__dict__`` is restored exactly afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import textwrap
 import threading
@@ -31,7 +32,7 @@ from ._signature import Accepted, accepted_keywords
 from ._table import TERMINAL_WIDTH, render_table
 from ._targets import COMPILED, check_module, unwrap_containers
 
-__all__ = ["explain", "Explanation", "ExplainedKeyword"]
+__all__ = ["ExplainedKeyword", "Explanation", "explain"]
 
 # A remap is only suggested for a name this close to a parameter: a wrong remap in a fix the user
 # pastes would move a value into the wrong input.
@@ -40,7 +41,17 @@ _SUGGEST_REMAP_CUTOFF = 0.75
 
 @dataclass(frozen=True)
 class ExplainedKeyword:
-    """One keyword arriving at one forward during the dry run."""
+    """One keyword arriving at one forward during the dry run.
+
+    >>> import torch
+    >>> from kwarg_guard import explain
+    >>> class Net(torch.nn.Module):
+    ...     def forward(self, x):
+    ...         return x
+    >>> row = explain(Net(), 1, labels=None).find("Net.forward", "labels")
+    >>> row.unguarded, row.guarded, row.has_guard
+    ('raises TypeError', 'dropped', False)
+    """
 
     module: str  # path inside the model ("" for the model itself)
     forward: str
@@ -59,6 +70,17 @@ class Explanation(tuple[ExplainedKeyword, ...]):
     ``str()`` renders one block per forward reached: keywords that simply pass are listed on one
     line, every other keyword gets a row with its value, who passed it, and what happens to it
     unguarded and with the guard; the fixes come last.
+
+    >>> import torch
+    >>> from kwarg_guard import explain
+    >>> class Net(torch.nn.Module):
+    ...     def forward(self, x, label_ids=None):
+    ...         return x
+    >>> explanation = explain(Net(), 1, labels=2)
+    >>> explanation.stopped_at
+    'Net.forward'
+    >>> explanation.fixes
+    ("guard(model, target='Net', remap={'labels': 'label_ids'})",)
     """
 
     stopped_at: str | None = None
@@ -81,16 +103,23 @@ class Explanation(tuple[ExplainedKeyword, ...]):
             if notable:
                 header = ("keyword", "value", "unguarded", "with the guard")
                 table = [
-                    (r.keyword, r.value, r.unguarded, r.guarded if r.has_guard else f"{r.guarded} (with a default guard)")
+                    (
+                        r.keyword,
+                        r.value,
+                        r.unguarded,
+                        r.guarded if r.has_guard else f"{r.guarded} (with a default guard)",
+                    )
                     for r in notable
                 ]
                 origins = [f"passed by {r.origin}" for r in notable]
                 out.extend(render_table(header, table, indent="  ", details=origins))
             passing = [r.keyword for r in rows if r.unguarded == "passes" and r.guarded == "passes"]
             if passing:
-                out.extend(textwrap.wrap(
-                    f"passes: {', '.join(passing)}", TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="    "
-                ))
+                out.extend(
+                    textwrap.wrap(
+                        f"passes: {', '.join(passing)}", TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="    "
+                    )
+                )
         if self.fixes:
             out.append("fix:" if len(self.fixes) == 1 else "fixes:")
             out.extend(f"  {fix}" for fix in self.fixes)
@@ -123,8 +152,8 @@ def explain(model: torch.nn.Module, *args: Any, **example_inputs: Any) -> Explan
     ("guard(model, target='Net', remap={'labels': 'label_ids'})",)
 
     Raises:
-        TypeError: ``model`` is not a module.
-        Whatever a wrapper's forward raises for another reason, unchanged.
+        TypeError: ``model`` is not a module. Whatever a wrapper's forward raises for another
+            reason is raised unchanged.
     """
     check_module(model, "explain")
     root = unwrap_containers(model, COMPILED)
@@ -139,10 +168,8 @@ def explain(model: torch.nn.Module, *args: Any, **example_inputs: Any) -> Explan
             for module in paths:
                 saved[module] = module.__dict__.get("forward", _ABSENT)
                 module.__dict__["forward"] = _probe(module, paths[module], rows, stopped, fixes, explaining)
-            try:
+            with contextlib.suppress(_Stop):
                 root(*args, **example_inputs)
-            except _Stop:
-                pass
         finally:
             for module, previous in saved.items():
                 if previous is _ABSENT:
@@ -159,7 +186,11 @@ _ABSENT = object()
 
 
 def _probe(
-    module: torch.nn.Module, path: str, rows: list[ExplainedKeyword], stopped: list[str], fixes: list[str],
+    module: torch.nn.Module,
+    path: str,
+    rows: list[ExplainedKeyword],
+    stopped: list[str],
+    fixes: list[str],
     explaining: int,
 ) -> Callable[..., Any]:
     current = module.__dict__.get("forward") or class_forward(module)
@@ -173,14 +204,22 @@ def _probe(
         call = state.active.call if state is not None else current
         rules = state.rules if state is not None and state.rules is not None else rules_below(call)
         accepted = accepted_keywords(call)
-        positional = dict(zip(accepted.positional, args))
+        positional = dict(zip(accepted.positional, args, strict=False))
         guarded = decide(accepted, rules or Rules(), kwargs, positional)
         plain = decide(accepted, Rules(), kwargs, positional, guarded=False)
         for name, value in kwargs.items():
-            rows.append(ExplainedKeyword(
-                path, accepted.forward, name, value_kind(value), find_origin(name),
-                _describe(plain[name], value, guarded=False), _describe(guarded[name], value), rules is not None,
-            ))
+            rows.append(
+                ExplainedKeyword(
+                    path,
+                    accepted.forward,
+                    name,
+                    value_kind(value),
+                    find_origin(name),
+                    _describe(plain[name], value, guarded=False),
+                    _describe(guarded[name], value),
+                    rules is not None,
+                )
+            )
         fix = _fix(module, accepted, plain, kwargs)
         if fix:
             fixes.append(fix)
@@ -215,7 +254,8 @@ def _fix(module: torch.nn.Module, accepted: Accepted, plain: dict[str, Decision]
     if not strays:
         return ""
     free = sorted(name for name in accepted.known if kwargs.get(name) is None)
-    remap, drop = {}, []
+    remap: dict[str, str] = {}
+    drop: list[str] = []
     for name in strays:
         match = difflib.get_close_matches(name, free, n=1, cutoff=_SUGGEST_REMAP_CUTOFF)
         if match and match[0] not in remap.values():

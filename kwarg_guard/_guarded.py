@@ -44,9 +44,21 @@ from ._signature import accepted_keywords
 from ._wrapped import wrapper_chain
 
 __all__ = [
-    "Layer", "Active", "GuardState", "GuardedForward", "FunctionGuard", "guard_function", "state_of",
-    "rules_below", "class_forward", "function_of", "LIVE_STATES", "ACTIVE_BLOCKS", "ACTIVE_ATTRIBUTE",
-    "STATE_ATTRIBUTE", "module_entries",
+    "ACTIVE_ATTRIBUTE",
+    "ACTIVE_BLOCKS",
+    "LIVE_STATES",
+    "STATE_ATTRIBUTE",
+    "Active",
+    "FunctionGuard",
+    "GuardState",
+    "GuardedForward",
+    "Layer",
+    "class_forward",
+    "function_of",
+    "guard_function",
+    "module_entries",
+    "rules_below",
+    "state_of",
 ]
 
 # What a state and a guarded module both carry: the current Active, and its fast test and
@@ -97,7 +109,7 @@ _EVERYTHING_FITS = frozenset().isdisjoint
 class Active:
     """What one call reads: the fast test, the callable to call, and the rewrite behind them."""
 
-    __slots__ = ("fits", "call", "plans", "recent", "rewrite", "state")
+    __slots__ = ("call", "fits", "plans", "recent", "rewrite", "state")
 
     def __init__(self, state: GuardState, call: Callable[..., Any], rewrite: Rewrite | None):
         self.state = state
@@ -178,7 +190,11 @@ def class_forward(module: Any) -> Callable[..., Any]:
 class GuardState:
     """What a guarded callable needs per call (``active``), and where it records what it did."""
 
-    __slots__ = ("_kwarg_guard_active", "_kwarg_guard_call", "_kwarg_guard_fits", "ledger", "__weakref__")
+    __slots__ = ("__weakref__", "_kwarg_guard_active", "_kwarg_guard_call", "_kwarg_guard_fits", "ledger")
+    _kwarg_guard_active: Active
+    _kwarg_guard_call: Callable[..., Any]
+    _kwarg_guard_fits: Callable[..., bool]
+    ledger: Ledger
 
     @property
     def active(self) -> Active:
@@ -199,7 +215,11 @@ class GuardState:
         accepted = accepted_keywords(call)
         if merged.unused_unless and module is not None:
             # Only an instance says whether, say, its text head exists.
-            unused = {k for k, attribute in merged.unused_unless if k in accepted.named and getattr(module, attribute, None) is None}
+            unused = {
+                k
+                for k, attribute in merged.unused_unless
+                if k in accepted.named and getattr(module, attribute, None) is None
+            }
             accepted = dataclasses.replace(accepted, unused=frozenset(unused))
         return Active(self, call, Rewrite(accepted, merged, self.ledger))
 
@@ -236,7 +256,12 @@ class GuardedForward(GuardState):
             active (a copy restored after its block ended, or in another process) are left out.
     """
 
-    __slots__ = ("module", "slot", "previous", "layers", "forward")
+    __slots__ = ("forward", "layers", "module", "previous", "slot")
+    forward: Callable[..., Any]
+    layers: tuple[Layer, ...]
+    module: Any
+    previous: tuple[Any, ...]
+    slot: str
 
     def __init__(self, module: Any, slot: str, previous: tuple[Any, ...], layers: Iterable[Layer]):
         self.module = module
@@ -314,6 +339,10 @@ class FunctionGuard(GuardState):
     """The state of a guarded function, or of a class's guarded ``forward`` (``owner``)."""
 
     __slots__ = ("own_rules", "owner", "replaced", "wrapped")
+    own_rules: Rules
+    owner: type | None
+    replaced: tuple[Any, ...]
+    wrapped: Callable[..., Any]
 
     def wrapped_call(self) -> Callable[..., Any]:
         """The function the guard calls; for a class that inherits ``forward``, what its bases

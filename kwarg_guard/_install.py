@@ -28,7 +28,7 @@ from ._targets import ModelsWrappedBy, find_targets
 from .errors import NotGuardedError
 from .presets import Preset, get_preset
 
-__all__ = ["install", "uninstall", "installed", "installable", "Installation"]
+__all__ = ["Installation", "install", "installable", "installed", "uninstall"]
 
 _LOCK = threading.Lock()
 _INSTALLED: dict[str, Installation] = {}
@@ -60,7 +60,9 @@ class Installation:
             # Failing the user's import would be worse than an unguarded class: say it loudly.
             LOGGER.error(
                 "kwarg_guard.install(%r): module %s has no class %s; nothing was guarded",
-                self.preset.name, self.module_name, self.class_name,
+                self.preset.name,
+                self.module_name,
+                self.class_name,
             )
             return
         self.apply(cls)
@@ -74,11 +76,13 @@ class Installation:
 
     def _guard_what_it_builds(self, holder: type) -> None:
         original = holder.__dict__.get("__init__")
-        inherited = holder.__init__
+        inherited = vars(holder).get("__init__") or next(
+            vars(base)["__init__"] for base in holder.__mro__ if "__init__" in vars(base)
+        )
         installation = self
 
         @functools.wraps(inherited)
-        def __init__(wrapper: Any, *args: Any, **kwargs: Any) -> None:
+        def __init__(wrapper: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807 (replaces __init__)
             inherited(wrapper, *args, **kwargs)
             if installation.active:
                 installation.guard_inside(wrapper)
@@ -146,18 +150,33 @@ def install(preset: str) -> Installation:
 def uninstall(preset: str) -> None:
     """Undo ``install``: remove what it guarded, and disarm its hook if it has not fired.
 
+    >>> from kwarg_guard import install, installed, uninstall
+    >>> _ = install("peft_headless")
+    >>> uninstall("peft_headless")
+    >>> "peft_headless" in installed()
+    False
+
     Raises:
         NotGuardedError: the preset is not installed.
     """
     with _LOCK:
         installation = _INSTALLED.pop(preset, None)
     if installation is None:
-        raise NotGuardedError(f"preset {preset!r} is not installed; installed: {', '.join(sorted(_INSTALLED)) or 'none'}")
+        raise NotGuardedError(
+            f"preset {preset!r} is not installed; installed: {', '.join(sorted(_INSTALLED)) or 'none'}"
+        )
     installation.remove()
 
 
 def installed() -> dict[str, Installation]:
-    """Preset name -> ``Installation`` (``.module_name``, ``.class_name``, ``.guarded``)."""
+    """Preset name -> ``Installation`` (``.module_name``, ``.class_name``, ``.guarded``).
+
+    >>> from kwarg_guard import install, installed, uninstall
+    >>> _ = install("peft_headless")
+    >>> installed()["peft_headless"].module_name
+    'peft.tuners.tuners_utils'
+    >>> uninstall("peft_headless")
+    """
     with _LOCK:
         return dict(_INSTALLED)
 

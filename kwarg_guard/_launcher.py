@@ -49,14 +49,18 @@ def _dispatch(arguments: list[str]) -> int:
         arguments, command = arguments[:split], arguments[split + 1 :]
     options, extra = _parser().parse_known_args(arguments)
     if extra:
-        raise _Refusal(f"unrecognized arguments: {' '.join(extra)}; put the command after --, e.g. kwarg-guard run --preset NAME -- {' '.join(extra)}")
+        raise _Refusal(
+            f"unrecognized arguments: {' '.join(extra)}; put the command after --, e.g. kwarg-guard run --preset NAME -- {' '.join(extra)}"
+        )
     if options.list or options.action == "list":
         _print_presets()
         return 0
     if options.action != "run":
         raise _Refusal("say what to do: kwarg-guard run --preset NAME -- COMMAND, or kwarg-guard list")
     if not command:
-        raise _Refusal("kwarg-guard run needs a command after --, e.g. kwarg-guard run --preset higgs_audio -- python train.py")
+        raise _Refusal(
+            "kwarg-guard run needs a command after --, e.g. kwarg-guard run --preset higgs_audio -- python train.py"
+        )
     presets = [_checked(name) for name in options.preset]
     return _run(command, _environment(presets, options.report))
 
@@ -71,10 +75,15 @@ def _parser() -> argparse.ArgumentParser:
         "action", nargs="?", choices=("run", "list"), help="run the command given after --, or list the presets"
     )
     parser.add_argument(
-        "--preset", action="append", default=[], metavar="NAME",
+        "--preset",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="a preset to install in every Python process (repeatable); see kwarg-guard list",
     )
-    parser.add_argument("--report", action="store_true", help="each Python process prints what its guards did when it exits")
+    parser.add_argument(
+        "--report", action="store_true", help="each Python process prints what its guards did when it exits"
+    )
     parser.add_argument("--list", action="store_true", help="list the presets with their descriptions and exit")
     return parser
 
@@ -99,7 +108,9 @@ def _environment(presets: list[str], report: bool) -> dict[str, str]:
     environment[PRESETS_VARIABLE] = ",".join(dict.fromkeys(inherited + presets))
     if report:
         environment[REPORT_VARIABLE] = "1"
-    paths = [SITE_DIRECTORY] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p and p != SITE_DIRECTORY]
+    paths = [SITE_DIRECTORY] + [
+        p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p and p != SITE_DIRECTORY
+    ]
     environment["PYTHONPATH"] = os.pathsep.join(paths)
     return environment
 

@@ -17,16 +17,23 @@ from ._origin import Origin
 from ._table import render_table
 
 __all__ = [
-    "Ledger", "KeywordRecord", "Report", "ledger_for", "existing_ledger", "every_ledger", "keep_every_ledger", "LOGGER",
+    "LOGGER",
+    "KeywordRecord",
+    "Ledger",
+    "Report",
+    "every_ledger",
+    "existing_ledger",
+    "keep_every_ledger",
+    "ledger_for",
 ]
 
 LOGGER = logging.getLogger("kwarg_guard")
 
-_LEDGERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LEDGERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LEDGERS_LOCK = threading.Lock()
 # Every ledger in this process, for report() of the whole process; kept alive past their
 # modules only when asked (a report printed at exit must not lose a model freed before it).
-_EVERY_LEDGER: "weakref.WeakSet[Ledger]" = weakref.WeakSet()
+_EVERY_LEDGER: weakref.WeakSet[Ledger] = weakref.WeakSet()
 _EVERY_LEDGER_LOCK = threading.Lock()
 _KEPT: list = []
 _KEEPING = {"on": False}
@@ -45,7 +52,7 @@ def every_ledger() -> list:
         return list(_EVERY_LEDGER)
 
 
-def ledger_for(owner) -> "Ledger":
+def ledger_for(owner) -> Ledger:
     """The ledger of a module instance (created on first use)."""
     with _LEDGERS_LOCK:
         ledger = _LEDGERS.get(owner)
@@ -54,7 +61,7 @@ def ledger_for(owner) -> "Ledger":
         return ledger
 
 
-def existing_ledger(owner) -> "Ledger | None":
+def existing_ledger(owner) -> Ledger | None:
     """The ledger of ``owner`` if a guard ever wrote one."""
     with _LEDGERS_LOCK:
         return _LEDGERS.get(owner)
@@ -78,6 +85,16 @@ class KeywordRecord:
         count: calls in which it happened.
         value_kinds: kinds of values seen (``None``, ``Tensor``, ``int`` ...).
         origins: where it came from, as found by the stack walk.
+
+    >>> from kwarg_guard import kwarg_guard, report
+    >>> @kwarg_guard(remap={"labels": "label_ids"})
+    ... def forward(x, label_ids=None):
+    ...     return label_ids
+    >>> forward(1, labels=3)
+    3
+    >>> (record,) = report(forward)
+    >>> record.keyword, str(record.action), record.target, record.count
+    ('labels', 'remapped', 'label_ids', 1)
     """
 
     forward: str
@@ -95,20 +112,38 @@ class KeywordRecord:
 
 
 class Report(tuple):
-    """The records of a model's guards; ``str()`` renders a table."""
+    """The records of a model's guards; ``str()`` renders a table.
+
+    >>> from kwarg_guard import kwarg_guard, report
+    >>> @kwarg_guard
+    ... def forward(x):
+    ...     return x
+    >>> print(report(forward))
+    kwarg_guard: no keyword was dropped, remapped or ignored
+    >>> forward(1, junk=None)
+    1
+    >>> len(report(forward))
+    1
+    """
 
     def __str__(self) -> str:
         if not self:
             return "kwarg_guard: no keyword was dropped, remapped or ignored"
         header = ("forward", "keyword", "action", "count", "values")
         rows = [
-            (r.forward, r.keyword, f"{r.action} -> {r.target}" if r.target else r.action, str(r.count), ", ".join(r.value_kinds))
+            (
+                r.forward,
+                r.keyword,
+                f"{r.action} -> {r.target}" if r.target else r.action,
+                str(r.count),
+                ", ".join(r.value_kinds),
+            )
             for r in self
         ]
         origins = ["from " + ("; ".join(str(o) for o in r.origins) or "an unknown caller") for r in self]
         return "\n".join(render_table(header, rows, details=origins, narrow_first=(4, 2)))
 
-    def find(self, keyword: str, action: str | None = None) -> "KeywordRecord | None":
+    def find(self, keyword: str, action: str | None = None) -> KeywordRecord | None:
         """The first record for ``keyword`` (and ``action`` when given), or ``None``."""
         for record in self:
             if record.keyword == keyword and (action is None or record.action == action):
@@ -117,7 +152,7 @@ class Report(tuple):
 
 
 class _Entry:
-    __slots__ = ("forward", "keyword", "action", "target", "counters", "value_kinds", "origins")
+    __slots__ = ("action", "counters", "forward", "keyword", "origins", "target", "value_kinds")
 
     def __init__(self, forward, keyword, action, target):
         self.forward, self.keyword, self.action, self.target = forward, keyword, action, target

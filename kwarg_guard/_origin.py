@@ -10,6 +10,7 @@ import functools
 import inspect
 import os
 import sys
+import types
 from dataclasses import dataclass
 
 __all__ = ["Origin", "find_origin", "user_stacklevel"]
@@ -47,8 +48,8 @@ def find_origin(keyword: str, skip: int = 1) -> Origin:
     ``**kwargs`` holds the keyword; the first frame that does not forward it is the origin (it
     wrote ``labels=...`` in a call, or built the dict it unpacks).
     """
-    frame = sys._getframe(skip)
-    via = []
+    frame: types.FrameType | None = sys._getframe(skip)
+    via: list[str] = []
     for _ in range(_MAX_FRAMES):
         if frame is None:
             break
@@ -113,10 +114,8 @@ def _pending_call(code, lasti: int):
     if instruction.opname.startswith("CALL"):
         # 3.11/3.12 put the names in KW_NAMES before the call; 3.13+ load them as a constant
         # tuple right before CALL_KW.
-        for previous in reversed(instructions[max(0, position - 3):position]):
-            if previous.opname == "KW_NAMES" or (
-                instruction.opname == "CALL_KW" and previous.opname == "LOAD_CONST"
-            ):
+        for previous in reversed(instructions[max(0, position - 3) : position]):
+            if previous.opname == "KW_NAMES" or (instruction.opname == "CALL_KW" and previous.opname == "LOAD_CONST"):
                 # 3.11's dis leaves KW_NAMES' argval unresolved; the arg indexes co_consts.
                 names = code.co_consts[previous.arg] if previous.arg is not None else previous.argval
                 if isinstance(names, tuple):

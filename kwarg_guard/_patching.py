@@ -35,8 +35,14 @@ from ._rules import Rules
 from .errors import NotGuardedError
 
 __all__ = [
-    "add_layer", "remove_layer", "end_block", "guard_class", "unguard_class", "layers_of", "find_guard",
     "LOCK",
+    "add_layer",
+    "end_block",
+    "find_guard",
+    "guard_class",
+    "layers_of",
+    "remove_layer",
+    "unguard_class",
 ]
 
 LOCK = threading.RLock()
@@ -87,14 +93,14 @@ def add_layer(modules: list[Any], layer: Layer) -> None:
 def _with_layer(module: Any, layer: Layer) -> tuple[Any, GuardedForward, tuple[Layer, ...], Any]:
     current = find_guard(module)
     if current is not None:
-        layers = current.layers + (layer,)
+        layers = (*current.layers, layer)
         return module, current, layers, current.activation(layers)
     attributes = module.__dict__
     inherited = _held_state(module)
     if inherited is not None:
         # A shallow copy shares its original's guard, which calls the original module: rebuild
         # the layers around this module.
-        state = GuardedForward(module, inherited.slot, inherited.previous, inherited.layers + (layer,))
+        state = GuardedForward(module, inherited.slot, inherited.previous, (*inherited.layers, layer))
         return module, state, state.layers, None
     slot = "_old_forward" if "_hf_hook" in attributes and "_old_forward" in attributes else "forward"
     previous = (attributes[slot],) if slot in attributes else ()
@@ -123,9 +129,11 @@ def end_block(modules: Iterable[Any], layer: Layer) -> None:
         ACTIVE_BLOCKS.discard(layer.token)
         carriers = list(modules)
         for state in list(LIVE_STATES):
-            if isinstance(state, GuardedForward) and any(l.token == layer.token for l in state.layers):
-                if not any(state.module is module for module in carriers):
-                    carriers.append(state.module)
+            if not isinstance(state, GuardedForward):
+                continue
+            carries_layer = any(existing.token == layer.token for existing in state.layers)
+            if carries_layer and not any(state.module is module for module in carriers):
+                carriers.append(state.module)
         remove_layer(carriers, layer.token)
 
 
@@ -203,7 +211,7 @@ def _assign(cls: type, value: Any) -> None:
         if "forward" in cls.__dict__:
             delattr(cls, "forward")
     else:
-        setattr(cls, "forward", value)
+        setattr(cls, "forward", value)  # noqa: B010 (any class, not one that declares forward)
 
 
 def _depth(state: GuardState) -> int:

@@ -23,7 +23,7 @@ from ._rules import Rules, close_matches
 from ._signature import Accepted
 from .errors import UnexpectedKeywordError, UnexpectedKeywordWarning
 
-__all__ = ["Rewrite", "Plan"]
+__all__ = ["Plan", "Rewrite"]
 
 # Enough for every call site of a real model; beyond it plans are rebuilt rather than cached
 # so that a caller inventing keyword names cannot grow memory without bound.
@@ -37,7 +37,7 @@ class Plan:
     deleting ``drop`` from the call's own kwargs dict.
     """
 
-    __slots__ = ("names", "drop", "per_call", "watch", "calls", "origins")
+    __slots__ = ("calls", "drop", "names", "origins", "per_call", "watch")
 
     def __init__(self, names: frozenset[str], drop: tuple[str, ...], per_call: bool, watch: tuple[str, ...]):
         self.names = names  # the keyword set this plan is for
@@ -65,7 +65,9 @@ class Rewrite:
         # The hot path's one test. A plain **kwargs forward takes every name but the intercepted
         # ones; any other forward takes exactly the names it knows, minus the intercepted ones.
         self.fits: Callable[[dict[str, Any]], bool] = (
-            intercepted.isdisjoint if accepted.takes_anything else (accepted.known - intercepted - accepted.unused).issuperset
+            intercepted.isdisjoint
+            if accepted.takes_anything
+            else (accepted.known - intercepted - accepted.unused).issuperset
         )
         self._plans: dict[tuple[str, ...], Plan] = {}
         # Read by the guarded callable itself: keyword tuple -> simple Plan.
@@ -96,7 +98,7 @@ class Rewrite:
         return args, kwargs
 
     def decide(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Decision]:
-        positional = dict(zip(self.accepted.positional, args)) if self._remap else None
+        positional = dict(zip(self.accepted.positional, args, strict=False)) if self._remap else None
         return decide(self.accepted, self.rules, kwargs, positional)
 
     def _plan(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan:
@@ -108,7 +110,8 @@ class Rewrite:
             tuple(name for name, d in decisions.items() if d.action is Action.DROP),
             per_call,
             tuple(
-                name for name, d in decisions.items()
+                name
+                for name, d in decisions.items()
                 if d.loud and not self.ledger.has_warned(self.accepted.forward, name)
             ),
         )
@@ -146,12 +149,21 @@ class Rewrite:
         if action is Action.TARGET_GIVEN:
             LOGGER.warning(
                 "%s: %r and %r were both given; kept the explicit %r and dropped %r (passed by %s)",
-                forward, name, target, target, name, origin,
+                forward,
+                name,
+                target,
+                target,
+                name,
+                origin,
             )
         elif action is Action.IGNORED:
             LOGGER.info(
                 "%s: %r (%s) will be ignored by %s(): its **kwargs does not declare it (passed by %s)",
-                forward, name, value_kind(value), forward, origin,
+                forward,
+                name,
+                value_kind(value),
+                forward,
+                origin,
             )
         else:
             what = f"{action} -> {target!r}" if action is Action.REMAP else str(action)
@@ -195,5 +207,5 @@ class Rewrite:
         fix = f"remap={{{name!r}: {hint.split(chr(39))[1]!r}}}" if hint else f"drop=[{name!r}]"
         return UnexpectedKeywordError(
             f"{self.accepted.forward}() got an unexpected keyword argument {name!r}{fate}{hint}{where}. "
-            f"To let it through, guard with {fix} or on_unknown=\"drop\""
+            f'To let it through, guard with {fix} or on_unknown="drop"'
         )

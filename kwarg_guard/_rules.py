@@ -13,7 +13,7 @@ from typing import Literal, cast
 
 from ._signature import Accepted
 
-__all__ = ["Rules", "ON_UNKNOWN", "DEFAULT_ON_UNKNOWN", "OnUnknown", "merge_rules", "close_matches"]
+__all__ = ["DEFAULT_ON_UNKNOWN", "ON_UNKNOWN", "OnUnknown", "Rules", "close_matches", "merge_rules"]
 
 OnUnknown = Literal["drop", "warn", "raise"]
 
@@ -110,8 +110,7 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
         for source, target in rules.remap:
             if remap.setdefault(source, target) != target:
                 raise ValueError(
-                    f"stacked guards remap {source!r} both to {remap[source]!r} and to {target!r}; "
-                    "pick one"
+                    f"stacked guards remap {source!r} both to {remap[source]!r} and to {target!r}; pick one"
                 )
         drop |= rules.drop
         if rules.on_unknown is not None:
@@ -127,8 +126,10 @@ def close_matches(name: str, candidates: Iterable[str]) -> str:
     A candidate is close when it is spelt alike (``audio_label`` / ``audio_labels``) or made of
     the same words in another order (``label_audio_ids`` / ``audio_labels``).
     """
-    scored = sorted(((max(difflib.SequenceMatcher(None, name, c).ratio(), _same_words(name, c)), c) for c in set(candidates)),
-                    key=lambda pair: (-pair[0], pair[1]))
+    scored = sorted(
+        ((max(difflib.SequenceMatcher(None, name, c).ratio(), _same_words(name, c)), c) for c in set(candidates)),
+        key=lambda pair: (-pair[0], pair[1]),
+    )
     matches = [candidate for score, candidate in scored if score >= 0.6][:3]
     if not matches:
         return ""

@@ -156,11 +156,14 @@ def _resolve(text: str, fn: Any, forward: str) -> Any:
     namespace = getattr(function, "__globals__", None) or {}
     try:
         return _evaluate(ast.parse(text, mode="eval").body, namespace)
-    except Exception as exc:  # noqa: BLE001 - any failure means the same fallback, with its reason
+    except Exception as exc:
         LOGGER.warning(
             "%s: could not resolve the **kwargs annotation %r (%s: %s); treating it as a plain "
             "**kwargs, which accepts every keyword",
-            forward, text, type(exc).__name__, exc,
+            forward,
+            text,
+            type(exc).__name__,
+            exc,
         )
         return None
 
@@ -240,7 +243,5 @@ def _loads(instruction: dis.Instruction, name: str) -> bool:
 
 def _is_name(instruction: dis.Instruction) -> bool:
     return (
-        instruction.opname == "LOAD_CONST"
-        and isinstance(instruction.argval, str)
-        and instruction.argval.isidentifier()
+        instruction.opname == "LOAD_CONST" and isinstance(instruction.argval, str) and instruction.argval.isidentifier()
     )

@@ -29,7 +29,7 @@ def start_from_environment() -> None:
     for name in filter(None, os.environ.get(PRESETS_VARIABLE, "").split(",")):
         try:
             install(name)
-        except Exception as exc:  # noqa: BLE001 - the user's program must run, guarded or not
+        except Exception as exc:
             _say(f"preset {name!r} not installed in this process: {exc}")
     if os.environ.get(REPORT_VARIABLE) == "1":
         keep_every_ledger()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-__all__ = ["render_table", "TERMINAL_WIDTH"]
+__all__ = ["TERMINAL_WIDTH", "render_table"]
 
 TERMINAL_WIDTH = 100
 _GAP = 2
@@ -40,10 +40,10 @@ def render_table(
             widths[max(narrowable, key=widths.__getitem__)] -= 1
     lines = []
     for index, row in enumerate((header, *rows)):
-        wrapped = [textwrap.wrap(cell, w, break_on_hyphens=False) or [""] for cell, w in zip(row, widths)]
+        wrapped = [textwrap.wrap(cell, w, break_on_hyphens=False) or [""] for cell, w in zip(row, widths, strict=False)]
         for part in range(max(len(cell) for cell in wrapped)):
             cells = [cell[part] if part < len(cell) else "" for cell in wrapped]
-            lines.append(indent + (" " * _GAP).join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+            lines.append(indent + (" " * _GAP).join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip())
         if index == 0:
             lines.append(indent + (" " * _GAP).join("-" * w for w in widths))
         elif details and details[index - 1]:

@@ -15,12 +15,17 @@ from typing import Any
 
 import torch
 
-from ._signature import accepted_keywords
 from ._guarded import class_forward
+from ._signature import accepted_keywords
 
 __all__ = [
-    "find_targets", "describe_target", "check_module", "unwrap_containers", "PEFT_BASE_MODEL", "ModelsWrappedBy",
     "COMPILED",
+    "PEFT_BASE_MODEL",
+    "ModelsWrappedBy",
+    "check_module",
+    "describe_target",
+    "find_targets",
+    "unwrap_containers",
 ]
 
 # (class name on the MRO, attribute holding what it wraps). Matched by name so that nothing is
@@ -96,7 +101,9 @@ def check_module(obj: object, door: str) -> torch.nn.Module:
     return obj
 
 
-def find_targets(root: torch.nn.Module, target: Any, door: str = "guard", changes_keywords: bool = True) -> list[torch.nn.Module]:
+def find_targets(
+    root: torch.nn.Module, target: Any, door: str = "guard", changes_keywords: bool = True
+) -> list[torch.nn.Module]:
     """The modules to patch, outermost first.
 
     Args:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["wrapper_chain", "innermost_function"]
+__all__ = ["innermost_function", "wrapper_chain"]
 
 # Longer chains than this are a cycle or a runaway wrapper, not real decorators.
 _MAX_DEPTH = 64

@@ -9,8 +9,8 @@ and renders docs/compatibility.md from what it observed.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from transformers import MT5ForConditionalGeneration
@@ -45,8 +45,16 @@ class Built:
 def _llama_config(**extra):
     from transformers import LlamaConfig
 
-    return LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                       num_attention_heads=2, num_key_value_heads=1, pad_token_id=0, **extra)
+    return LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        pad_token_id=0,
+        **extra,
+    )
 
 
 def _ids(batch=2, length=6, vocab=64, seed=0):
@@ -96,24 +104,46 @@ def llama_causal():
 def gemma_causal():
     from transformers import GemmaConfig, GemmaModel
 
-    config = GemmaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, head_dim=8, pad_token_id=0)
+    config = GemmaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        pad_token_id=0,
+    )
     return peft_headless(lambda: GemmaModel(config), "CAUSAL_LM", ["q_proj"], GemmaModel)()
 
 
 def opt_seq_cls():
     from transformers import OPTConfig, OPTModel
 
-    config = OPTConfig(vocab_size=64, hidden_size=16, ffn_dim=32, num_hidden_layers=1, num_attention_heads=2,
-                       word_embed_proj_dim=16, max_position_embeddings=32, pad_token_id=1)
+    config = OPTConfig(
+        vocab_size=64,
+        hidden_size=16,
+        ffn_dim=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        word_embed_proj_dim=16,
+        max_position_embeddings=32,
+        pad_token_id=1,
+    )
     return peft_headless(lambda: OPTModel(config), "SEQ_CLS", ["q_proj"], OPTModel)()
 
 
 def roberta_token_cls():
     from transformers import RobertaConfig, RobertaModel
 
-    config = RobertaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                           num_attention_heads=2, max_position_embeddings=40)
+    config = RobertaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=40,
+    )
     return peft_headless(lambda: RobertaModel(config), "TOKEN_CLS", ["query"], RobertaModel)()
 
 
@@ -138,9 +168,15 @@ def pix2struct_seq2seq():
     from transformers import Pix2StructConfig, Pix2StructForConditionalGeneration
 
     config = Pix2StructConfig(
-        text_config=dict(vocab_size=64, hidden_size=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2),
-        vision_config=dict(hidden_size=16, patch_embed_hidden_size=12, d_kv=8, d_ff=32, num_hidden_layers=1,
-                           num_attention_heads=2),
+        text_config={"vocab_size": 64, "hidden_size": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1, "num_heads": 2},
+        vision_config={
+            "hidden_size": 16,
+            "patch_embed_hidden_size": 12,
+            "d_kv": 8,
+            "d_ff": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+        },
     )
     torch.manual_seed(0)
     wrapped = _peft(Pix2StructForConditionalGeneration(config).eval(), "SEQ_2_SEQ_LM", ["query"]).eval()
@@ -153,14 +189,18 @@ def pix2struct_seq2seq():
         model=wrapped,
         plain=lambda: wrapped(flattened_patches=patches, attention_mask=patch_mask, decoder_input_ids=decoder_ids),
         guard=lambda: patched(wrapped, target=Pix2StructForConditionalGeneration, drop=["input_ids", "inputs_embeds"]),
-        clean=lambda: wrapped.get_base_model()(flattened_patches=patches, attention_mask=patch_mask, decoder_input_ids=decoder_ids),
+        clean=lambda: wrapped.get_base_model()(
+            flattened_patches=patches, attention_mask=patch_mask, decoder_input_ids=decoder_ids
+        ),
         compare=lambda g, c: _same(g.logits, c.logits),
     )
 
 
 def distilbert_token_type_ids():
+    import os
+    import tempfile
+
     from transformers import BertTokenizerFast, DistilBertConfig, DistilBertModel
-    import tempfile, os
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "guard", "the", "keyword"]
     folder = tempfile.mkdtemp()
@@ -168,7 +208,9 @@ def distilbert_token_type_ids():
         handle.write("\n".join(vocab))
     tokenizer = BertTokenizerFast(vocab_file=os.path.join(folder, "vocab.txt"))
     torch.manual_seed(0)
-    model = DistilBertModel(DistilBertConfig(vocab_size=len(vocab), dim=16, hidden_dim=32, n_layers=1, n_heads=2)).eval()
+    model = DistilBertModel(
+        DistilBertConfig(vocab_size=len(vocab), dim=16, hidden_dim=32, n_layers=1, n_heads=2)
+    ).eval()
     encoded = tokenizer(["hello world", "guard the keyword"], padding=True, return_tensors="pt")
     assert "token_type_ids" in encoded  # what a BERT tokenizer hands out
     clean_inputs = {k: v for k, v in encoded.items() if k != "token_type_ids"}
@@ -205,8 +247,16 @@ def mistral_seq_cls_token_type_ids():
     from transformers import MistralConfig, MistralForSequenceClassification
 
     torch.manual_seed(0)
-    config = MistralConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                           num_attention_heads=2, num_key_value_heads=1, pad_token_id=0, num_labels=3)
+    config = MistralConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        pad_token_id=0,
+        num_labels=3,
+    )
     model = MistralForSequenceClassification(config).eval()
     return _injected_into_a_direct_call(model, {"token_type_ids": torch.zeros_like(_ids())}, lambda out: out.logits)
 
@@ -232,8 +282,14 @@ def qwen2_logits_to_keep():
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    config = Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1)
+    config = Qwen2Config(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
     model = Qwen2ForCausalLM(config).eval()
     ids = _ids()
     import inspect
@@ -305,8 +361,17 @@ def peft_seq2seq_mt5_regression():
     from transformers import MT5Config
 
     cls = MT5ForRegression
-    config = MT5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2,
-                       decoder_start_token_id=0, dropout_rate=0.0)
+    config = MT5Config(
+        vocab_size=64,
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+        dropout_rate=0.0,
+    )
     torch.manual_seed(0)
     wrapped = _peft(cls(config), "SEQ_2_SEQ_LM", ["q"])
     ids = _ids(length=5)
@@ -336,12 +401,23 @@ def _train(model, steps=3, seed=0, tmp=None):
     from transformers import Trainer, TrainingArguments
 
     generator = torch.Generator().manual_seed(seed)
-    rows = [{"input_ids": torch.randint(1, 64, (5,), generator=generator), "labels": torch.rand((), generator=generator)}
-            for _ in range(8)]
+    rows = [
+        {"input_ids": torch.randint(1, 64, (5,), generator=generator), "labels": torch.rand((), generator=generator)}
+        for _ in range(8)
+    ]
     args = TrainingArguments(
-        output_dir=tmp or tempfile.mkdtemp(), max_steps=steps, per_device_train_batch_size=4, learning_rate=0.1,
-        report_to=[], save_strategy="no", use_cpu=True, seed=seed, data_seed=seed, logging_steps=1,
-        disable_tqdm=True, dataloader_pin_memory=False,
+        output_dir=tmp or tempfile.mkdtemp(),
+        max_steps=steps,
+        per_device_train_batch_size=4,
+        learning_rate=0.1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        seed=seed,
+        data_seed=seed,
+        logging_steps=1,
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
     )
     Trainer(model=model, args=args, train_dataset=rows).train()
     return {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -363,40 +439,138 @@ def trainer_num_items_in_batch():
     )
 
 
-_HEADLESS_UNDER_PEFT_021 = {"5": "peft 0.21 refuses a headless model under CAUSAL_LM (no prepare_inputs_for_generation)"}
+_HEADLESS_UNDER_PEFT_021 = {
+    "5": "peft 0.21 refuses a headless model under CAUSAL_LM (no prepare_inputs_for_generation)"
+}
 
 CASES = [
-    Case("peft-causal-llama", "LlamaModel (headless)", "PeftModelForCausalLM", "labels", "peft#2243", llama_causal,
-         not_applicable=_HEADLESS_UNDER_PEFT_021,
-         plain_on={"4.46": "raises"}),
-    Case("peft-causal-gemma", "GemmaModel (headless)", "PeftModelForCausalLM", "labels", "ContextualAI/gritlm PR 21", gemma_causal,
-         not_applicable=_HEADLESS_UNDER_PEFT_021,
-         plain_on={"4.46": "raises"}),
-    Case("peft-seqcls-opt", "OPTModel (headless)", "PeftModelForSequenceClassification", "labels", "peft#514", opt_seq_cls,
-         plain_on={"4.46": "raises", "5": "ignored"}),
-    Case("peft-tokencls-roberta", "RobertaModel (headless)", "PeftModelForTokenClassification", "labels", "peft#348", roberta_token_cls,
-         plain_on={"4.46": "raises", "5": "ignored"}),
-    Case("peft-causal-higgs", "HiggsAudioModel (boson_multimodal)", "PeftModelForCausalLM", "labels", "the seed documents", higgs_causal,
-         not_applicable={"5": "boson_multimodal needs transformers<4.47 (the native port takes labels)"},
-         plain_on={"4.46": "raises"}),
-    Case("peft-seq2seq-pix2struct", "Pix2StructForConditionalGeneration", "PeftModelForSeq2SeqLM", "input_ids", "peft#796", pix2struct_seq2seq,
-         plain_on={"4.46": "raises", "5": "ignored"}),
-    Case("tokenizer-distilbert", "DistilBertModel", "BERT tokenizer output", "token_type_ids", "transformers#2702", distilbert_token_type_ids,
-         plain_on={"4.46": "raises", "5": "ignored"}),
-    Case("tokenizer-llama", "LlamaModel", "tokenizer output", "token_type_ids", "transformers#24514", llama_token_type_ids,
-         plain_on={"4.46": "raises", "5": "ignored"}),
-    Case("tokenizer-mistral-seqcls", "MistralForSequenceClassification", "tokenizer output", "token_type_ids", "transformers#33280", mistral_seq_cls_token_type_ids,
-         plain_on={"4.46": "raises", "5": "ignored"}),
-    Case("diffusers-lora-scale", "nn.Linear inside a PEFT LoRA Linear", "diffusers attention processor", "scale", "diffusers#5504, peft#879", lora_linear_scale,
-         plain_on={"4.46": "raises", "5": "raises"}),
-    Case("trl-logits-to-keep", "Qwen2ForCausalLM", "TRL GRPOTrainer", "logits_to_keep", "trl#2770", qwen2_logits_to_keep,
-         plain_on={"4.46": "ignored", "5": "accepted"}),
-    Case("trainer-num-items-in-batch", "an encoder without **kwargs", "Trainer (forward with **loss_kwargs)", "num_items_in_batch",
-         "transformers#36074, #35838", trainer_num_items_in_batch,
-         plain_on={"4.46": "raises", "5": "raises"}),
-    Case("peft-seq2seq-mt5-regression", "MT5ForRegression (metricx)", "PeftModelForSeq2SeqLM + Trainer",
-         "decoder_input_ids, inputs_embeds", "google-research/metricx#3", peft_seq2seq_mt5_regression,
-         plain_on={"4.46": "raises", "5": "raises"}),
-    Case("st-use-cache", "DistilBertModel as a decoder", "sentence-transformers DenoisingAutoEncoderLoss", "use_cache", "sentence-transformers#943", distilbert_use_cache,
-         plain_on={"4.46": "raises", "5": "ignored"}),
+    Case(
+        "peft-causal-llama",
+        "LlamaModel (headless)",
+        "PeftModelForCausalLM",
+        "labels",
+        "peft#2243",
+        llama_causal,
+        not_applicable=_HEADLESS_UNDER_PEFT_021,
+        plain_on={"4.46": "raises"},
+    ),
+    Case(
+        "peft-causal-gemma",
+        "GemmaModel (headless)",
+        "PeftModelForCausalLM",
+        "labels",
+        "ContextualAI/gritlm PR 21",
+        gemma_causal,
+        not_applicable=_HEADLESS_UNDER_PEFT_021,
+        plain_on={"4.46": "raises"},
+    ),
+    Case(
+        "peft-seqcls-opt",
+        "OPTModel (headless)",
+        "PeftModelForSequenceClassification",
+        "labels",
+        "peft#514",
+        opt_seq_cls,
+        plain_on={"4.46": "raises", "5": "ignored"},
+    ),
+    Case(
+        "peft-tokencls-roberta",
+        "RobertaModel (headless)",
+        "PeftModelForTokenClassification",
+        "labels",
+        "peft#348",
+        roberta_token_cls,
+        plain_on={"4.46": "raises", "5": "ignored"},
+    ),
+    Case(
+        "peft-causal-higgs",
+        "HiggsAudioModel (boson_multimodal)",
+        "PeftModelForCausalLM",
+        "labels",
+        "a Higgs Audio LoRA script (PEFT CAUSAL_LM + Trainer)",
+        higgs_causal,
+        not_applicable={"5": "boson_multimodal needs transformers<4.47 (the native port takes labels)"},
+        plain_on={"4.46": "raises"},
+    ),
+    Case(
+        "peft-seq2seq-pix2struct",
+        "Pix2StructForConditionalGeneration",
+        "PeftModelForSeq2SeqLM",
+        "input_ids",
+        "peft#796",
+        pix2struct_seq2seq,
+        plain_on={"4.46": "raises", "5": "ignored"},
+    ),
+    Case(
+        "tokenizer-distilbert",
+        "DistilBertModel",
+        "BERT tokenizer output",
+        "token_type_ids",
+        "transformers#2702",
+        distilbert_token_type_ids,
+        plain_on={"4.46": "raises", "5": "ignored"},
+    ),
+    Case(
+        "tokenizer-llama",
+        "LlamaModel",
+        "tokenizer output",
+        "token_type_ids",
+        "transformers#24514",
+        llama_token_type_ids,
+        plain_on={"4.46": "raises", "5": "ignored"},
+    ),
+    Case(
+        "tokenizer-mistral-seqcls",
+        "MistralForSequenceClassification",
+        "tokenizer output",
+        "token_type_ids",
+        "transformers#33280",
+        mistral_seq_cls_token_type_ids,
+        plain_on={"4.46": "raises", "5": "ignored"},
+    ),
+    Case(
+        "diffusers-lora-scale",
+        "nn.Linear inside a PEFT LoRA Linear",
+        "diffusers attention processor",
+        "scale",
+        "diffusers#5504, peft#879",
+        lora_linear_scale,
+        plain_on={"4.46": "raises", "5": "raises"},
+    ),
+    Case(
+        "trl-logits-to-keep",
+        "Qwen2ForCausalLM",
+        "TRL GRPOTrainer",
+        "logits_to_keep",
+        "trl#2770",
+        qwen2_logits_to_keep,
+        plain_on={"4.46": "ignored", "5": "accepted"},
+    ),
+    Case(
+        "trainer-num-items-in-batch",
+        "an encoder without **kwargs",
+        "Trainer (forward with **loss_kwargs)",
+        "num_items_in_batch",
+        "transformers#36074, #35838",
+        trainer_num_items_in_batch,
+        plain_on={"4.46": "raises", "5": "raises"},
+    ),
+    Case(
+        "peft-seq2seq-mt5-regression",
+        "MT5ForRegression (metricx)",
+        "PeftModelForSeq2SeqLM + Trainer",
+        "decoder_input_ids, inputs_embeds",
+        "google-research/metricx#3",
+        peft_seq2seq_mt5_regression,
+        plain_on={"4.46": "raises", "5": "raises"},
+    ),
+    Case(
+        "st-use-cache",
+        "DistilBertModel as a decoder",
+        "sentence-transformers DenoisingAutoEncoderLoss",
+        "use_cache",
+        "sentence-transformers#943",
+        distilbert_use_cache,
+        plain_on={"4.46": "raises", "5": "ignored"},
+    ),
 ]

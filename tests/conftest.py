@@ -24,6 +24,7 @@ needs_boson = pytest.mark.skipif(
 only_transformers_4 = pytest.mark.skipif(TRANSFORMERS_MAJOR >= 5, reason="checks transformers 4.x behaviour")
 only_transformers_5 = pytest.mark.skipif(TRANSFORMERS_MAJOR < 5, reason="checks transformers 5 behaviour")
 
+
 def stack_python(name: str) -> str:
     """The Python of another stack's environment, for tests that cross the two ports (envs/run.py
     builds every stack before testing any and says where they are)."""
@@ -72,8 +73,16 @@ class Headless(torch.nn.Module):
         self.embed = torch.nn.Embedding(16, 4)
         self.proj = torch.nn.Linear(4, 4)
 
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, output_attentions=None,
-                output_hidden_states=None, return_dict=None, label_ids=None):
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        inputs_embeds=None,
+        output_attentions=None,
+        output_hidden_states=None,
+        return_dict=None,
+        label_ids=None,
+    ):
         out = self.proj(self.embed(input_ids))
         return out if label_ids is None else (out, label_ids)
 

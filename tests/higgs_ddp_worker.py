@@ -37,11 +37,27 @@ if __name__ == "__main__":
     encoder = CountingEncoder(output / "encodings.log")
     for backend in (backends.LEGACY, backends.NATIVE):
         object.__setattr__(backend, "audio_encoder", lambda model_args: encoder)
-    result = main([
-        "--demo", "--output_dir", str(output), "--train_manifest", manifest, "--ddp_backend", "gloo",
-        "--num_train_epochs", "3", "--per_device_train_batch_size", "2", "--generate_text", "", *extra,
-    ])
+    result = main(
+        [
+            "--demo",
+            "--output_dir",
+            str(output),
+            "--train_manifest",
+            manifest,
+            "--ddp_backend",
+            "gloo",
+            "--num_train_epochs",
+            "3",
+            "--per_device_train_batch_size",
+            "2",
+            "--generate_text",
+            "",
+            *extra,
+        ]
+    )
     weights = {name: p.detach().cpu() for name, p in result.model.named_parameters() if "lora_" in name}
     logs = [entry for entry in result.trainer.state.log_history if "loss" in entry]
-    torch.save({"world_size": dist.get_world_size(), "weights": weights, "logs": logs}, output / f"rank{dist.get_rank()}.pt")
+    torch.save(
+        {"world_size": dist.get_world_size(), "weights": weights, "logs": logs}, output / f"rank{dist.get_rank()}.pt"
+    )
     _finish_distributed()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import needs_boson
 
 pytestmark = needs_boson
@@ -21,7 +20,9 @@ def tiny_parts(folder: Path, num_utterances: int = 8):
     config, tokenizer = tiny_config(), tiny_tokenizer()
     manifest = write_demo_manifest(folder, num_utterances)
     utterances = read_manifest(manifest, config.audio_num_codebooks, config.audio_codebook_size)
-    codes = load_codes(utterances, CodeCache(folder / "cache", None), config.audio_num_codebooks, config.audio_codebook_size, manifest)
+    codes = load_codes(
+        utterances, CodeCache(folder / "cache", None), config.audio_num_codebooks, config.audio_codebook_size, manifest
+    )
     dataset = HiggsAudioDataset(utterances, codes, tokenizer)
     return config, tokenizer, dataset, HiggsAudioBatcher(make_collator(config))
 
@@ -40,5 +41,7 @@ def lora_model(seed: int = 0, preset: bool = True, targets: str = "attention,mlp
     from kwarg_guard.recipes.higgs_audio.model import lora_target_regex
     from kwarg_guard.recipes.higgs_audio.tiny import tiny_model
 
-    model = get_peft_model(tiny_model(seed), LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=lora_target_regex(targets)))
+    model = get_peft_model(
+        tiny_model(seed), LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=lora_target_regex(targets))
+    )
     return guard(model, preset="higgs_audio") if preset else model

@@ -9,8 +9,8 @@ import pytest
 import torch
 from accelerate import Accelerator
 from accelerate.utils import extract_model_from_parallel
-
 from conftest import Labeled
+
 from kwarg_guard import guard, unguard
 from kwarg_guard._patching import layers_of
 
@@ -57,8 +57,11 @@ class TestMixedPrecision:
     @pytest.mark.parametrize("guard_first", [True, False], ids=["guard-then-prepare", "prepare-then-guard"])
     def test_unwrap_model_without_the_fp32_wrapper_keeps_the_guard(self, bf16, x, guard_first):
         model = Labeled()
-        model = bf16.prepare(guard(model, remap={"labels": "label_ids"})) if guard_first else guard(
-            bf16.prepare(model), remap={"labels": "label_ids"})
+        model = (
+            bf16.prepare(guard(model, remap={"labels": "label_ids"}))
+            if guard_first
+            else guard(bf16.prepare(model), remap={"labels": "label_ids"})
+        )
         unwrapped = extract_model_from_parallel(model, keep_fp32_wrapper=False)
         assert unwrapped(x, labels=5)[1] == 5
         assert len(layers_of(unwrapped)) == 1
@@ -120,8 +123,15 @@ def test_trainer_bf16_trains_a_guarded_model(tmp_path):
     model = guard(Regressor(), remap={"labels": "label_ids"})
     before = model.linear.weight.detach().clone()
     args = TrainingArguments(
-        output_dir=str(tmp_path), bf16=True, use_cpu=True, max_steps=3, per_device_train_batch_size=4,
-        report_to=[], save_strategy="no", logging_steps=1, remove_unused_columns=False,
+        output_dir=str(tmp_path),
+        bf16=True,
+        use_cpu=True,
+        max_steps=3,
+        per_device_train_batch_size=4,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        remove_unused_columns=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=Pairs())
     trainer.train()

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import Labeled, Outer, plain_attributes
+
 from kwarg_guard import guard, kwarg_guard, patched, unguard
 from kwarg_guard.presets import Preset, available_presets, get_preset, register_preset
 
@@ -25,8 +25,9 @@ class TestPresets:
         assert get_preset("higgs_audio").description != "clash"
 
     def test_a_registered_preset_is_data_for_the_same_rewrite(self, x):
-        register_preset(Preset(name="test_labels", description="t", remap={"labels": "label_ids"},
-                               target=Labeled), replace=True)
+        register_preset(
+            Preset(name="test_labels", description="t", remap={"labels": "label_ids"}, target=Labeled), replace=True
+        )
         model = Outer(Labeled())
         with patched(model, preset="test_labels"):
             assert model(x, labels=4)[1] == 4

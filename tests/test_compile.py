@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import Labeled
+
 from kwarg_guard import guard, patched
 
 

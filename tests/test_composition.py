@@ -9,10 +9,18 @@ import textwrap
 
 import pytest
 import torch
-
 from conftest import Labeled, plain_attributes
+
 from kwarg_guard import (
-    NotGuardedError, Preset, guard, install, kwarg_guard, patched, register_preset, uninstall, unguard,
+    NotGuardedError,
+    Preset,
+    guard,
+    install,
+    kwarg_guard,
+    patched,
+    register_preset,
+    unguard,
+    uninstall,
 )
 from kwarg_guard._patching import layers_of
 from kwarg_guard._rules import Rules
@@ -94,16 +102,22 @@ class TestClassAndInstanceGuards:
             Leaf()(x, labels=1)
 
     def test_installed_preset_and_a_guard_on_the_same_model(self, x, tmp_path, monkeypatch):
-        (tmp_path / "installed_lib.py").write_text(textwrap.dedent("""
+        (tmp_path / "installed_lib.py").write_text(
+            textwrap.dedent("""
             import torch
             class Model(torch.nn.Module):
                 def forward(self, x, attention_mask=None, label_ids=None):
                     out = x * (attention_mask if attention_mask is not None else 1)
                     return out, label_ids
-        """))
+        """)
+        )
         monkeypatch.syspath_prepend(str(tmp_path))
-        register_preset(Preset(name="test_installed_lib", description="t", remap={"labels": "label_ids"},
-                               target="installed_lib.Model"), replace=True)
+        register_preset(
+            Preset(
+                name="test_installed_lib", description="t", remap={"labels": "label_ids"}, target="installed_lib.Model"
+            ),
+            replace=True,
+        )
         install("test_installed_lib")
         try:
             model = importlib.import_module("installed_lib").Model()
@@ -165,7 +179,9 @@ class TestCopiesInsidePatched:
             else:
                 buffer = io.BytesIO()
                 torch.save(labeled, buffer)
-        loaded = pickle.loads(blob) if save == "pickle" else torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)
+        loaded = (
+            pickle.loads(blob) if save == "pickle" else torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)
+        )
         assert layers_of(loaded) == ()
         with pytest.raises(TypeError, match="labels"):
             loaded(x, labels=1)
@@ -187,8 +203,9 @@ class TestInstallClassObjects:
         class Local(Labeled):
             pass
 
-        register_preset(Preset(name="test_local", description="t", remap={"labels": "label_ids"}, target=Local),
-                        replace=True)
+        register_preset(
+            Preset(name="test_local", description="t", remap={"labels": "label_ids"}, target=Local), replace=True
+        )
         installation = install("test_local")
         try:
             assert installation.guarded is Local
@@ -203,8 +220,9 @@ class TestInstallClassObjects:
             class Inner(Labeled):
                 pass
 
-        register_preset(Preset(name="test_nested", description="t", remap={"labels": "label_ids"},
-                               target=Outer.Inner), replace=True)
+        register_preset(
+            Preset(name="test_nested", description="t", remap={"labels": "label_ids"}, target=Outer.Inner), replace=True
+        )
         install("test_nested")
         try:
             assert Outer.Inner()(x, labels=6)[1] == 6

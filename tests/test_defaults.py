@@ -5,8 +5,8 @@ import warnings
 
 import pytest
 import torch
-
 from conftest import Headless, Labeled, Outer, peft_causal_lm
+
 from kwarg_guard import UnexpectedKeywordWarning, guard, kwarg_guard, patched, report, unguard
 from kwarg_guard._patching import layers_of
 

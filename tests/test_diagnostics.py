@@ -5,8 +5,8 @@ import re
 
 import pytest
 import torch
-
 from conftest import Labeled, Outer
+
 from kwarg_guard import UnexpectedKeywordError, UnexpectedKeywordWarning, patched, report
 
 
@@ -43,7 +43,9 @@ class TestOrigin:
         with caplog.at_level(logging.INFO, logger="kwarg_guard"), patched(model, target=Labeled):
             model(x)
         (message,) = kwarg_guard_logs(caplog)
-        assert re.fullmatch(r"Labeled\.forward: 'labels' \(None\) dropped, passed by \S*conftest\.py:\d+ Outer\.forward", message)
+        assert re.fullmatch(
+            r"Labeled\.forward: 'labels' \(None\) dropped, passed by \S*conftest\.py:\d+ Outer\.forward", message
+        )
 
     def test_forwarding_frames_are_listed_as_via(self, labeled, x):
         model = Forwarder(Forwarder(labeled))
@@ -66,7 +68,6 @@ class TestOrigin:
             labeled(x, junk=1, attention_mask=None)  # another keyword set, same call site
             labeled(x, junk=2)  # another call site
         assert len(kwarg_guard_logs(caplog)) == 2
-
 
     def test_the_stack_walk_runs_only_on_first_sight(self, labeled, x, monkeypatch):
         from kwarg_guard import _rewrite

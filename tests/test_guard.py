@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 import torch
-
 from conftest import Labeled, Outer, guard_state, plain_attributes
+
 from kwarg_guard import NotGuardedError, guard, patched, unguard
 
 

@@ -8,18 +8,26 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from recipe_fixtures import BACKEND
+
 from kwarg_guard.recipes.higgs_audio.arguments import (
-    DATACLASSES, LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_REVISION, parse_arguments,
+    DATACLASSES,
+    LEGACY_AUDIO_TOKENIZER_REVISION,
+    LEGACY_MODEL_REVISION,
+    parse_arguments,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def recipe(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", *map(str, args)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class TestConfigFiles:
@@ -30,7 +38,9 @@ class TestConfigFiles:
         if suffix == ".json":
             config.write_text(json.dumps(values))
         else:
-            config.write_text("".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}\n" for k, v in values.items()))
+            config.write_text(
+                "".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}\n" for k, v in values.items())
+            )
         _, _, lora_args, recipe_args, training_args = parse_arguments([str(config), "--lora_r", "4"])
         assert recipe_args.demo and lora_args.lora_r == 4
         assert training_args.num_train_epochs == 2 and training_args.learning_rate == 5e-4  # the file beats the demo's
@@ -63,8 +73,16 @@ class TestUserErrors:
             (lambda d: ["--demo", "--backend", "quantum"], "--backend must be legacy, native or auto"),
             (lambda d: ["--demo", "--lora_targets", "everything"], "unknown LoRA target group(s) everything"),
         ],
-        ids=["unknown-option", "bad-value", "missing-config", "missing-manifest", "folder-manifest", "bad-manifest",
-             "unknown-backend", "unknown-lora-group"],
+        ids=[
+            "unknown-option",
+            "bad-value",
+            "missing-config",
+            "missing-manifest",
+            "folder-manifest",
+            "bad-manifest",
+            "unknown-backend",
+            "unknown-lora-group",
+        ],
     )
     def test_one_line_and_exit_2(self, tmp_path, arrange, message):
         completed = recipe(*arrange(tmp_path), "--output_dir", tmp_path / "out")
@@ -105,7 +123,9 @@ class TestHubRevisions:
         (tmp_path / "config.json").write_text(json.dumps({"model_type": other, "num_codebooks": 8}))
         manifest = tmp_path / "manifest.jsonl"
         manifest.write_text('{"text": "hi", "audio_codes": [[1], [1], [1], [1]]}\n')
-        completed = recipe("--model_name_or_path", tmp_path, "--train_manifest", manifest, "--output_dir", tmp_path / "out")
+        completed = recipe(
+            "--model_name_or_path", tmp_path, "--train_manifest", manifest, "--output_dir", tmp_path / "out"
+        )
         assert completed.returncode == 2 and "Traceback" not in completed.stderr
         line = completed.stderr.strip().splitlines()[-1]
         assert f"model_type {other!r}" in line
@@ -114,7 +134,9 @@ class TestHubRevisions:
         else:
             assert "--backend legacy" in line and "convert" in line
 
-    @pytest.mark.skipif(BACKEND.name != "legacy", reason="the pins are the legacy backend's (the native one follows the hub)")
+    @pytest.mark.skipif(
+        BACKEND.name != "legacy", reason="the pins are the legacy backend's (the native one follows the hub)"
+    )
     def test_every_loader_gets_the_pinned_revision(self, tmp_path, monkeypatch):
         import transformers
         from boson_multimodal.model.higgs_audio import HiggsAudioConfig, HiggsAudioModel
@@ -127,17 +149,36 @@ class TestHubRevisions:
         def record(name, result):
             return lambda *a, **k: seen.setdefault(name, (a[0] if a else None, k.get("revision"))) and result()
 
-        monkeypatch.setattr(transformers.PretrainedConfig, "get_config_dict", classmethod(
-            lambda cls, *a, **k: seen.setdefault("config.json", (a[0], k.get("revision"))) and ({"model_type": "higgs_audio"}, {})))
+        monkeypatch.setattr(
+            transformers.PretrainedConfig,
+            "get_config_dict",
+            classmethod(
+                lambda cls, *a, **k: (
+                    seen.setdefault("config.json", (a[0], k.get("revision"))) and ({"model_type": "higgs_audio"}, {})
+                )
+            ),
+        )
         monkeypatch.setattr(HiggsAudioConfig, "from_pretrained", record("config", tiny_config))
         monkeypatch.setattr(HiggsAudioModel, "from_pretrained", record("model", lambda: tiny_model(0)))
         monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", record("tokenizer", tiny_tokenizer))
         manifest = tmp_path / "m.jsonl"
         manifest.write_text('{"text": "hi", "audio_codes": [[1, 2], [1, 2], [1, 2], [1, 2]]}\n' * 2)
-        main(["--train_manifest", str(manifest), "--output_dir", str(tmp_path / "out"), "--max_steps", "1",
-              "--use_cpu", "true", "--report_to", "none"])
+        main(
+            [
+                "--train_manifest",
+                str(manifest),
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--max_steps",
+                "1",
+                "--use_cpu",
+                "true",
+                "--report_to",
+                "none",
+            ]
+        )
         hub = "bosonai/higgs-audio-v2-generation-3B-base"
-        assert seen == {name: (hub, LEGACY_MODEL_REVISION) for name in ("config.json", "config", "model", "tokenizer")}
+        assert seen == dict.fromkeys(("config.json", "config", "model", "tokenizer"), (hub, LEGACY_MODEL_REVISION))
 
     @pytest.mark.skipif(BACKEND.name != "legacy", reason="the legacy audio tokenizer (boson_multimodal) and its HuBERT")
     def test_the_audio_tokenizer_and_its_hubert_get_their_revisions(self, tmp_path, monkeypatch):
@@ -149,8 +190,16 @@ class TestHubRevisions:
         from kwarg_guard.recipes.higgs_audio.codes import HiggsAudioTokenizerEncoder
 
         calls = []
-        monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda name, **k: calls.append(("snapshot", name, k.get("revision"))) or str(tmp_path))
-        monkeypatch.setattr(transformers.AutoModel, "from_pretrained", lambda name, *a, **k: calls.append(("hubert", name, k.get("revision"))))
+        monkeypatch.setattr(
+            huggingface_hub,
+            "snapshot_download",
+            lambda name, **k: calls.append(("snapshot", name, k.get("revision"))) or str(tmp_path),
+        )
+        monkeypatch.setattr(
+            transformers.AutoModel,
+            "from_pretrained",
+            lambda name, *a, **k: calls.append(("hubert", name, k.get("revision"))),
+        )
         loader = types.ModuleType("boson_multimodal.audio_processing.higgs_audio_tokenizer")
         loader.AutoModel = transformers.AutoModel
 
@@ -160,8 +209,11 @@ class TestHubRevisions:
 
         loader.load_higgs_audio_tokenizer = load_higgs_audio_tokenizer
         monkeypatch.setitem(sys.modules, loader.__name__, loader)
-        HiggsAudioTokenizerEncoder("bosonai/higgs-audio-v2-tokenizer", revision=LEGACY_AUDIO_TOKENIZER_REVISION,
-                                   hubert_revision="abc123").load()
-        assert calls == [("snapshot", "bosonai/higgs-audio-v2-tokenizer", LEGACY_AUDIO_TOKENIZER_REVISION),
-                         ("hubert", "bosonai/hubert_base", "abc123")]
+        HiggsAudioTokenizerEncoder(
+            "bosonai/higgs-audio-v2-tokenizer", revision=LEGACY_AUDIO_TOKENIZER_REVISION, hubert_revision="abc123"
+        ).load()
+        assert calls == [
+            ("snapshot", "bosonai/higgs-audio-v2-tokenizer", LEGACY_AUDIO_TOKENIZER_REVISION),
+            ("hubert", "bosonai/hubert_base", "abc123"),
+        ]
         assert loader.AutoModel is transformers.AutoModel  # put back

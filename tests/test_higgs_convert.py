@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import only_transformers_5, stack_python
+
 from kwarg_guard.recipes.higgs_audio.convert import convert
 
 pytestmark = only_transformers_5
@@ -23,8 +23,9 @@ LEGACY_SIDE = Path(__file__).resolve().parent / "cross_stack" / "legacy_side.py"
 
 
 def legacy_side(action: str, folder: Path) -> None:
-    completed = subprocess.run([stack_python("4.46"), str(LEGACY_SIDE), action, str(folder)],
-                               capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(
+        [stack_python("4.46"), str(LEGACY_SIDE), action, str(folder)], capture_output=True, text=True, timeout=600
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
 
 
@@ -41,12 +42,17 @@ def native_logits(model, inputs):
     from kwarg_guard.recipes.higgs_audio.prompts import Prompt
 
     config = model.config
-    sample = native_sample(Prompt(inputs["input_ids"], None, tuple(inputs["trained"])), [np.asarray(c) for c in inputs["codes"]], config)
+    sample = native_sample(
+        Prompt(inputs["input_ids"], None, tuple(inputs["trained"])), [np.asarray(c) for c in inputs["codes"]], config
+    )
     ids = sample["input_ids"][None]
     with torch.no_grad():
         out = model.eval()(
-            input_ids=ids, attention_mask=torch.ones_like(ids), audio_input_ids=sample["audio_input_ids"][None],
-            audio_input_ids_mask=torch.ones(1, len(sample["audio_input_ids"]), dtype=torch.bool), output_hidden_states=True,
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            audio_input_ids=sample["audio_input_ids"][None],
+            audio_input_ids_mask=torch.ones(1, len(sample["audio_input_ids"]), dtype=torch.bool),
+            output_hidden_states=True,
         )
     placeholders = (ids[0] == config.audio_token_id) | (ids[0] == config.audio_delay_token_id)
     audio = out.logits[0][placeholders].reshape(-1, config.num_codebooks, config.codebook_size)
@@ -73,8 +79,9 @@ class TestLegacyToNative:
     def test_the_native_twin_gives_the_same_logits(self, legacy, tmp_path):
         convert(legacy / "checkpoint", tmp_path / "native", "native")
         model, _ = load_native(tmp_path / "native")
-        difference = largest_difference(native_logits(model, torch.load(legacy / "inputs.pt")),
-                                        torch.load(legacy / "legacy_logits.pt")["plain"])
+        difference = largest_difference(
+            native_logits(model, torch.load(legacy / "inputs.pt")), torch.load(legacy / "legacy_logits.pt")["plain"]
+        )
         print(f"largest logit difference, legacy vs converted native: {difference:.3g}")
         assert difference < 1e-5
 
@@ -85,8 +92,10 @@ class TestLegacyToNative:
         convert(legacy / "adapter", tmp_path / "adapter", "native")
         base, _ = load_native(tmp_path / "native")
         model = PeftModel.from_pretrained(base, tmp_path / "adapter")
-        difference = largest_difference(native_logits(model.get_base_model(), torch.load(legacy / "inputs.pt")),
-                                        torch.load(legacy / "legacy_logits.pt")["adapter"])
+        difference = largest_difference(
+            native_logits(model.get_base_model(), torch.load(legacy / "inputs.pt")),
+            torch.load(legacy / "legacy_logits.pt")["adapter"],
+        )
         print(f"largest logit difference, legacy LoRA vs converted native LoRA: {difference:.3g}")
         assert difference < 1e-5
 
@@ -109,8 +118,11 @@ def test_a_native_checkpoint_without_a_record_converts_to_a_legacy_one_the_legac
     model.save_pretrained(native_folder)
     tokenizer.save_pretrained(native_folder)
     prompt = build_prompt(tokenizer, "Good night.", "A quiet room.")
-    inputs = {"input_ids": prompt.input_ids, "trained": list(prompt.trained_segments),
-              "codes": [((np.arange(20).reshape(4, 5) * 3) % 32).tolist()]}
+    inputs = {
+        "input_ids": prompt.input_ids,
+        "trained": list(prompt.trained_segments),
+        "codes": [((np.arange(20).reshape(4, 5) * 3) % 32).tolist()],
+    }
     work.mkdir()
     torch.save(inputs, work / "inputs.pt")
     convert(native_folder, work / "checkpoint", "legacy")
@@ -124,8 +136,12 @@ def test_a_native_checkpoint_without_a_record_converts_to_a_legacy_one_the_legac
 
 class TestCommandLine:
     def run(self, *args):
-        return subprocess.run([sys.executable, "-m", "kwarg_guard.recipes.higgs_audio.convert", *map(str, args)],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio.convert", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def test_converts_and_says_where(self, legacy, tmp_path):
         completed = self.run(legacy / "checkpoint", tmp_path / "out", "--to", "native")

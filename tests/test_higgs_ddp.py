@@ -35,9 +35,24 @@ def wav_manifest(tmp_path):
 
 def torchrun(output, manifest, *extra):
     completed = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(free_port()), str(HERE / "higgs_ddp_worker.py"), str(output), str(manifest), *extra],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            str(HERE / "higgs_ddp_worker.py"),
+            str(output),
+            str(manifest),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return [torch.load(output / f"rank{r}.pt") for r in (0, 1)]

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from recipe_fixtures import BACKEND, lora
+
 from kwarg_guard.recipes.higgs_audio.generation import GenerationRequest, default_max_new_tokens
 
 
@@ -31,9 +31,15 @@ def spy_on_generate(model, monkeypatch):
 
 def sampling_of(call):
     if BACKEND.name == "legacy":
-        return {key: call[key] for key in ("do_sample", "temperature", "top_p", "top_k", "ras_win_len", "ras_win_max_num_repeat")}
+        return {
+            key: call[key]
+            for key in ("do_sample", "temperature", "top_p", "top_k", "ras_win_len", "ras_win_max_num_repeat")
+        }
     config = call["generation_config"]
-    return {key: getattr(config, key) for key in ("do_sample", "temperature", "top_p", "top_k", "ras_win_len", "ras_win_max_num_repeat")}
+    return {
+        key: getattr(config, key)
+        for key in ("do_sample", "temperature", "top_p", "top_k", "ras_win_len", "ras_win_max_num_repeat")
+    }
 
 
 class TestSampling:
@@ -41,8 +47,14 @@ class TestSampling:
         model = lora()
         calls = spy_on_generate(model, monkeypatch)
         result = BACKEND.generate(model, tokenizer(), GenerationRequest("Hello there.", max_new_tokens=12))
-        assert sampling_of(calls[0]) == {"do_sample": True, "temperature": 0.7, "top_p": 0.95, "top_k": None,
-                                         "ras_win_len": 7, "ras_win_max_num_repeat": 2}
+        assert sampling_of(calls[0]) == {
+            "do_sample": True,
+            "temperature": 0.7,
+            "top_p": 0.95,
+            "top_k": None,
+            "ras_win_len": 7,
+            "ras_win_max_num_repeat": 2,
+        }
         assert result.codes is None or (result.codes.shape[0] == 4 and result.codes.max() < 32)
 
     def test_greedy_when_told(self, monkeypatch):
@@ -57,16 +69,27 @@ class TestSampling:
         assert default_max_new_tokens("word " * 10000, 8) == 2048
 
 
-@pytest.mark.skipif(BACKEND.name != "legacy", reason="the KV-cache buckets are the legacy serve engine's (the native generate sizes its own cache)")
+@pytest.mark.skipif(
+    BACKEND.name != "legacy",
+    reason="the KV-cache buckets are the legacy serve engine's (the native generate sizes its own cache)",
+)
 def test_a_20_second_reference_and_600_new_frames_fit_the_caches(monkeypatch):
     from kwarg_guard.recipes.higgs_audio import generation
 
     needs = []
     real = generation._kv_caches
     monkeypatch.setattr(generation, "_kv_caches", lambda *a: needs.append(a[-1]) or real(*a))
-    request = GenerationRequest("Long text.", ref_text="A long reference.", ref_codes=np.arange(2000).reshape(4, 500) % 32,
-                                max_new_tokens=600, temperature=0, ras_window=0)
-    BACKEND.generate(lora(), tokenizer(), request)  # used to stop with "sequence length 1025 is larger than all buckets"
+    request = GenerationRequest(
+        "Long text.",
+        ref_text="A long reference.",
+        ref_codes=np.arange(2000).reshape(4, 500) % 32,
+        max_new_tokens=600,
+        temperature=0,
+        ras_window=0,
+    )
+    BACKEND.generate(
+        lora(), tokenizer(), request
+    )  # used to stop with "sequence length 1025 is larger than all buckets"
     (needed,) = needs
     assert needed >= 500 + 600
     assert generation._buckets(needed)[-1] >= needed and generation._buckets(needed)[0] == 1024
@@ -77,15 +100,39 @@ def test_the_sample_clones_the_voice_the_fine_tune_was_trained_on(tmp_path, monk
     from kwarg_guard.recipes.higgs_audio import main
 
     codes = [[(3 * t + k) % 32 for t in range(7)] for k in range(4)]
-    lines = [{"text": f"Sentence {i}.", "audio_codes": codes, "ref_audio_codes": codes, "ref_text": "The reference.",
-              "scene": "A small studio.", "speaker": "a calm voice"} for i in range(4)]
+    lines = [
+        {
+            "text": f"Sentence {i}.",
+            "audio_codes": codes,
+            "ref_audio_codes": codes,
+            "ref_text": "The reference.",
+            "scene": "A small studio.",
+            "speaker": "a calm voice",
+        }
+        for i in range(4)
+    ]
     manifest = tmp_path / "clone.jsonl"
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     requests = []
     real = type(BACKEND).generate
-    monkeypatch.setattr(type(BACKEND), "generate", lambda self, model, tok, request: requests.append(request) or real(self, model, tok, request))
-    main(["--demo", "--train_manifest", str(manifest), "--output_dir", str(tmp_path / "out"), "--num_train_epochs", "1",
-          "--generate_text", "New words."])
+    monkeypatch.setattr(
+        type(BACKEND),
+        "generate",
+        lambda self, model, tok, request: requests.append(request) or real(self, model, tok, request),
+    )
+    main(
+        [
+            "--demo",
+            "--train_manifest",
+            str(manifest),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--num_train_epochs",
+            "1",
+            "--generate_text",
+            "New words.",
+        ]
+    )
     (request,) = requests
     assert (request.scene, request.speaker, request.ref_text) == ("A small studio.", "a calm voice", "The reference.")
     assert np.array_equal(request.ref_codes, np.asarray(codes))
@@ -94,7 +141,7 @@ def test_the_sample_clones_the_voice_the_fine_tune_was_trained_on(tmp_path, monk
 def test_a_trained_model_stops_after_the_last_frame():
     """The stream end is a training target: after fitting one utterance, greedy generation gives
     exactly its codes and stops."""
-    from kwarg_guard.recipes.higgs_audio.manifest import Utterance, AudioSource
+    from kwarg_guard.recipes.higgs_audio.manifest import AudioSource, Utterance
 
     target = np.array([[(5 * t + 7 * k) % 32 for t in range(6)] for k in range(4)])
     config, tok = BACKEND.config_and_tokenizer(None, demo=True)
@@ -109,5 +156,7 @@ def test_a_trained_model_stops_after_the_last_frame():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    result = BACKEND.generate(model, tok, GenerationRequest("Stop here.", max_new_tokens=40, temperature=0, ras_window=0))
+    result = BACKEND.generate(
+        model, tok, GenerationRequest("Stop here.", max_new_tokens=40, temperature=0, ras_window=0)
+    )
     assert result.codes is not None and np.array_equal(result.codes, target)

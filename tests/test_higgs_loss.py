@@ -3,12 +3,12 @@
 from types import SimpleNamespace
 
 import torch
-
 from conftest import HAS_BOSON, needs_boson
 
 pytestmark = needs_boson
 if HAS_BOSON:
     from higgs_fixtures import higgs, lora_model  # noqa: F401
+
     from kwarg_guard.recipes.higgs_audio.loss import higgs_audio_loss
 
 
@@ -46,7 +46,9 @@ class TestShift:
     def test_no_targets_gives_zero_not_nan_and_keeps_the_graph(self):
         logits = torch.randn(1, 4, 16, requires_grad=True)
         outputs = SimpleNamespace(
-            logits=logits, expanded_labels=torch.full((1, 4), -100), audio_logits=torch.randn(3, 2, 8, requires_grad=True)
+            logits=logits,
+            expanded_labels=torch.full((1, 4), -100),
+            audio_logits=torch.randn(3, 2, 8, requires_grad=True),
         )
         parts = higgs_audio_loss(outputs, torch.full((2, 3), -100))
         assert parts.total.item() == 0.0 and not torch.isnan(parts.total)

@@ -10,7 +10,7 @@ import soundfile
 
 from kwarg_guard.recipes.higgs_audio.manifest import ManifestError, manifest_from_folder, read_manifest
 
-CODES = '[[1, 2], [3, 4], [5, 6], [7, 8]]'
+CODES = "[[1, 2], [3, 4], [5, 6], [7, 8]]"
 
 
 def clip(path):
@@ -18,8 +18,12 @@ def clip(path):
 
 
 def helper(*args):
-    return subprocess.run([sys.executable, "-m", "kwarg_guard.recipes.higgs_audio.manifest", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio.manifest", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 class TestReading:
@@ -43,7 +47,12 @@ class TestReading:
 
     def test_utf8_text_is_read_and_a_bad_byte_names_its_line(self, tmp_path):
         path = tmp_path / "manifest.jsonl"
-        path.write_bytes(('{"text": "Grüße, señor", "audio_codes": ' + CODES + "}\n").encode() + b'{"text": "caf\xe9", "audio_codes": ' + CODES.encode() + b"}\n")
+        path.write_bytes(
+            ('{"text": "Grüße, señor", "audio_codes": ' + CODES + "}\n").encode()
+            + b'{"text": "caf\xe9", "audio_codes": '
+            + CODES.encode()
+            + b"}\n"
+        )
         with pytest.raises(ManifestError) as caught:
             read_manifest(path, 4, 32)
         ((line, message),) = caught.value.problems
@@ -69,7 +78,9 @@ class TestFolderHelper:
         refused = helper(clips)
         assert refused.returncode == 2 and "exists; pass --force" in refused.stderr and refused.stderr.count("\n") == 1
         assert (clips / "manifest.jsonl").read_text() == "mine\n"
-        assert helper(clips, "--force").returncode == 0 and "schöner" in (clips / "manifest.jsonl").read_text(encoding="utf-8")
+        assert helper(clips, "--force").returncode == 0 and "schöner" in (clips / "manifest.jsonl").read_text(
+            encoding="utf-8"
+        )
 
     def test_output_elsewhere(self, clips, tmp_path):
         assert helper(clips, "--output", tmp_path / "other.jsonl").returncode == 0

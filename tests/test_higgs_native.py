@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
 from conftest import only_transformers_5
+
 from kwarg_guard import UnexpectedKeywordError, UnexpectedKeywordWarning, guard, report
 
 pytestmark = only_transformers_5
@@ -46,7 +46,9 @@ class TestLayout:
     def test_inputs_are_laid_out_as_the_processor_lays_them_out(self, tokenizer, config):
         from transformers import HiggsAudioV2Processor
 
-        processor = SimpleNamespace(audio_stream_bos_id=config.audio_stream_bos_id, audio_stream_eos_id=config.audio_stream_eos_id)
+        processor = SimpleNamespace(
+            audio_stream_bos_id=config.audio_stream_bos_id, audio_stream_eos_id=config.audio_stream_eos_id
+        )
         stream = torch.cat([torch.full((4, 1), 32), torch.as_tensor(CODES), torch.full((4, 1), 33)], dim=1)
         expected = HiggsAudioV2Processor.build_delay_pattern(processor, stream[None])[0].T
         s = sample(tokenizer, config)
@@ -54,17 +56,17 @@ class TestLayout:
         frames = len(expected)
         ids = s["input_ids"].tolist()
         start = ids.index(config.audio_bos_token_id) + 1
-        assert ids[start:start + frames] == [config.audio_token_id] * (frames - 3) + [config.audio_delay_token_id] * 3
-        assert tokenizer.decode(ids[start + frames:]) == "<|audio_eos|><|eot_id|>"
+        assert ids[start : start + frames] == [config.audio_token_id] * (frames - 3) + [config.audio_delay_token_id] * 3
+        assert tokenizer.decode(ids[start + frames :]) == "<|audio_eos|><|eot_id|>"
 
     def test_the_stream_end_is_a_target_where_the_processor_drops_it(self, tokenizer, config):
         labels = sample(tokenizer, config)["audio_labels"]
         frames = CODES.shape[1]
         for k in range(4):
             column = labels[:, k]
-            assert column[k + 1: k + 1 + frames].tolist() == CODES[k].tolist()
+            assert column[k + 1 : k + 1 + frames].tolist() == CODES[k].tolist()
             assert column[k + 1 + frames] == config.audio_stream_eos_id  # the processor: -100
-            assert (column[: k + 1] == -100).all() and (column[k + 2 + frames:] == -100).all()
+            assert (column[: k + 1] == -100).all() and (column[k + 2 + frames :] == -100).all()
 
     def test_a_reference_clip_is_embedded_but_not_trained(self, tokenizer, config):
         s = sample(tokenizer, config, ref=True)
@@ -87,14 +89,18 @@ def test_lora_groups_reach_the_native_modules():
 
     expected = {"attention": 8, "mlp": 6, "audio_ffn": 6, "heads": 2}
     for group, count in expected.items():
-        model = get_peft_model(tiny_native_model(0), LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=lora_target_regex(group, NATIVE_LORA_TARGETS)))
+        model = get_peft_model(
+            tiny_native_model(0),
+            LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=lora_target_regex(group, NATIVE_LORA_TARGETS)),
+        )
         adapted = {name.rsplit(".lora_A", 1)[0] for name, _ in model.named_parameters() if ".lora_A." in name}
         assert len(adapted) == count, (group, sorted(adapted))
 
 
 def test_the_models_own_checkpointing_keeps_loss_and_gradients(tokenizer, config):
-    from kwarg_guard.recipes.higgs_audio.backends import NATIVE
     from recipe_fixtures import lora
+
+    from kwarg_guard.recipes.higgs_audio.backends import NATIVE
 
     batch = NATIVE.collator(config)([sample(tokenizer, config), sample(tokenizer, config, ref=True)])
     results = []
@@ -105,7 +111,12 @@ def test_the_models_own_checkpointing_keeps_loss_and_gradients(tokenizer, config
             assert NATIVE.enable_checkpointing(model) == 2
         sums, _ = NATIVE.loss_sums(model, batch)
         (sums.text + sums.audio).backward()
-        results.append(((sums.text + sums.audio).detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+        results.append(
+            (
+                (sums.text + sums.audio).detach(),
+                {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None},
+            )
+        )
     (loss_a, grads_a), (loss_b, grads_b) = results
     assert torch.equal(loss_a, loss_b) and grads_a.keys() == grads_b.keys() and grads_a
     assert all(torch.allclose(grads_a[n], grads_b[n], atol=1e-7) for n in grads_a)
@@ -118,8 +129,10 @@ class TestPreset:
 
         from kwarg_guard.recipes.higgs_audio.tiny import tiny_native_model
 
-        return guard(get_peft_model(tiny_native_model(0), LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=["q_proj"])),
-                     preset="higgs_audio_v2")
+        return guard(
+            get_peft_model(tiny_native_model(0), LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=["q_proj"])),
+            preset="higgs_audio_v2",
+        )
 
     @pytest.fixture
     def inputs(self, tokenizer, config):
@@ -146,10 +159,18 @@ class TestPreset:
 
         from kwarg_guard.recipes.higgs_audio.tiny import tiny_native_config
 
-        headless = HiggsAudioV2ForConditionalGeneration(tiny_native_config())  # use_text_head=False: transformers' default
-        model = guard(get_peft_model(headless, LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=["q_proj"])), preset="higgs_audio_v2")
+        headless = HiggsAudioV2ForConditionalGeneration(
+            tiny_native_config()
+        )  # use_text_head=False: transformers' default
+        model = guard(
+            get_peft_model(headless, LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=["q_proj"])),
+            preset="higgs_audio_v2",
+        )
         model_inputs, _ = inputs
-        with pytest.warns(UnexpectedKeywordWarning, match="'labels' carried a Tensor.*will be ignored by HiggsAudioV2ForConditionalGeneration"):
+        with pytest.warns(
+            UnexpectedKeywordWarning,
+            match="'labels' carried a Tensor.*will be ignored by HiggsAudioV2ForConditionalGeneration",
+        ):
             model(**model_inputs, labels=model_inputs["input_ids"])
         assert report(model).find("labels").action == "ignored by forward"
 
@@ -179,8 +200,13 @@ def test_the_trainer_passes_the_model_no_labels_and_no_item_count(tmp_path, monk
 
 
 def test_the_demo_trains_the_native_port(tmp_path):
-    completed = subprocess.run([sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", "--demo", "--output_dir", str(tmp_path)],
-                               cwd=ROOT, capture_output=True, text=True, timeout=900)
+    completed = subprocess.run(
+        [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", "--demo", "--output_dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "PEFT CAUSAL_LM around HiggsAudioV2ForConditionalGeneration" in completed.stdout
     assert "returned loss=None: the misspelt keyword was swallowed" in completed.stdout
@@ -192,4 +218,4 @@ def test_the_demo_trains_the_native_port(tmp_path):
     adapter = json.loads((tmp_path / "adapter_config.json").read_text())
     assert adapter["peft_type"] == "LORA" and adapter["task_type"] == "CAUSAL_LM"
     codes = np.load(tmp_path / "generated_codes.npy")
-    assert codes.shape[0] == 4 and 0 <= codes.min() and codes.max() < 32
+    assert codes.shape[0] == 4 and codes.min() >= 0 and codes.max() < 32

@@ -5,18 +5,22 @@ import logging
 
 import pytest
 import torch
-
 from conftest import HAS_BOSON, needs_boson
+
 from kwarg_guard import UnexpectedKeywordWarning, guard, patched, report
 
 if HAS_BOSON:
     from higgs_fixtures import higgs, lora_model  # noqa: F401  (fixture)
 
 
-@pytest.mark.skipif(HAS_BOSON, reason="boson_multimodal is installed on this stack; the transformers 5 stack checks the message")
+@pytest.mark.skipif(
+    HAS_BOSON, reason="boson_multimodal is installed on this stack; the transformers 5 stack checks the message"
+)
 def test_preset_without_boson_says_how_to_install_it():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2))
-    with pytest.raises(ImportError, match=r"needs the 'boson_multimodal' package.*pip install --no-deps boson-multimodal==0\.1\.1"):
+    with pytest.raises(
+        ImportError, match=r"needs the 'boson_multimodal' package.*pip install --no-deps boson-multimodal==0\.1\.1"
+    ):
         guard(model, preset="higgs_audio")
 
 
@@ -26,7 +30,9 @@ class TestSeedError:
         *_, batch = higgs
         batch = {k: v for k, v in batch.items() if k != "labels"}
         plain = lora_model(preset=False)
-        with pytest.raises(TypeError, match=r"^HiggsAudioModel\.forward\(\) got an unexpected keyword argument 'labels'$"):
+        with pytest.raises(
+            TypeError, match=r"^HiggsAudioModel\.forward\(\) got an unexpected keyword argument 'labels'$"
+        ):
             plain(**batch)
 
     def test_the_preset_fixes_it_on_the_outer_model(self, higgs):
@@ -68,7 +74,9 @@ class TestPresetSemantics:
         model = lora_model()
         base = model.get_base_model()
         wrong = torch.full_like(batch["labels"], -100)
-        out = base(**{**{k: v for k, v in batch.items() if k != "labels"}, "labels": wrong, "label_ids": batch["labels"]})
+        out = base(
+            **{**{k: v for k, v in batch.items() if k != "labels"}, "labels": wrong, "label_ids": batch["labels"]}
+        )
         reference = base(**{("label_ids" if k == "labels" else k): v for k, v in batch.items()})
         assert torch.equal(out.expanded_labels, reference.expanded_labels)
 

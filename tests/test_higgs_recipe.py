@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import HAS_BOSON, needs_boson
 
 pytestmark = needs_boson
@@ -26,7 +25,10 @@ def demo_run(tmp_path_factory):
     output = tmp_path_factory.mktemp("demo")
     completed = subprocess.run(
         [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", "--demo", "--output_dir", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return output, completed.stdout + completed.stderr
@@ -40,7 +42,13 @@ class TestDemo:
 
     def test_leaves_state_adapter_and_loss_curve(self, demo_run):
         output, _ = demo_run
-        for name in ("trainer_state.json", "adapter_config.json", "adapter_model.safetensors", "loss_curve.png", "generated_codes.npy"):
+        for name in (
+            "trainer_state.json",
+            "adapter_config.json",
+            "adapter_model.safetensors",
+            "loss_curve.png",
+            "generated_codes.npy",
+        ):
             assert (output / name).is_file(), name
         assert (output / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         config = json.loads((output / "adapter_config.json").read_text())
@@ -123,7 +131,18 @@ class TestAdapter:
     def test_merge_adapter_saves_a_plain_model(self, tmp_path):
         from kwarg_guard.recipes.higgs_audio import main
 
-        main(["--demo", "--output_dir", str(tmp_path), "--num_train_epochs", "1", "--merge_adapter", "--generate_text", ""])
+        main(
+            [
+                "--demo",
+                "--output_dir",
+                str(tmp_path),
+                "--num_train_epochs",
+                "1",
+                "--merge_adapter",
+                "--generate_text",
+                "",
+            ]
+        )
         merged = tmp_path / "merged"
         assert (merged / "config.json").is_file()
         assert any(merged.glob("*.safetensors"))
@@ -134,7 +153,18 @@ class TestTrainingOptions:
         from kwarg_guard.recipes.higgs_audio import main
         from kwarg_guard.recipes.higgs_audio.tiny import tiny_model
 
-        result = main(["--demo", "--output_dir", str(tmp_path), "--num_train_epochs", "1", "--full_finetune", "--generate_text", ""])
+        result = main(
+            [
+                "--demo",
+                "--output_dir",
+                str(tmp_path),
+                "--num_train_epochs",
+                "1",
+                "--full_finetune",
+                "--generate_text",
+                "",
+            ]
+        )
         assert not hasattr(result.model, "peft_config")
         before = dict(tiny_model(0).named_parameters())
         after = dict(result.model.named_parameters())
@@ -144,7 +174,17 @@ class TestTrainingOptions:
     def test_checkpoints_and_resume_are_the_trainers(self, tmp_path):
         from kwarg_guard.recipes.higgs_audio import main
 
-        common = ["--demo", "--output_dir", str(tmp_path), "--generate_text", "", "--save_strategy", "steps", "--save_steps", "4"]
+        common = [
+            "--demo",
+            "--output_dir",
+            str(tmp_path),
+            "--generate_text",
+            "",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "4",
+        ]
         main([*common, "--max_steps", "4"])
         checkpoint = tmp_path / "checkpoint-4"
         assert (checkpoint / "adapter_model.safetensors").is_file() and (checkpoint / "trainer_state.json").is_file()
@@ -156,13 +196,19 @@ class TestTrainingOptions:
     def test_console_script_is_installed(self):
         script = Path(sys.executable).parent / "kwarg-guard-higgs-audio"
         completed = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
-        assert completed.returncode == 0 and "--train_manifest" in completed.stdout and "--lora_targets" in completed.stdout
+        assert (
+            completed.returncode == 0
+            and "--train_manifest" in completed.stdout
+            and "--lora_targets" in completed.stdout
+        )
 
     def test_json_config_file(self, tmp_path):
         from kwarg_guard.recipes.higgs_audio.arguments import parse_arguments
 
         config = tmp_path / "run.json"
-        config.write_text(json.dumps({"demo": True, "output_dir": str(tmp_path / "out"), "lora_r": 4, "full_finetune": False}))
+        config.write_text(
+            json.dumps({"demo": True, "output_dir": str(tmp_path / "out"), "lora_r": 4, "full_finetune": False})
+        )
         _, _, lora_args, recipe_args, _ = parse_arguments([str(config)])
         assert recipe_args.demo and lora_args.lora_r == 4
 
@@ -176,7 +222,7 @@ class TestConfigurationAndBenchmark:
             f"demo: true\noutput_dir: {tmp_path / 'out'}\nlora_targets: attention,audio_ffn\n"
             "llm_gradient_checkpointing: true\nnum_train_epochs: 1\n"
         )
-        model_args, data_args, lora_args, recipe_args, training_args = parse_arguments([str(config)])
+        _model_args, _data_args, lora_args, recipe_args, training_args = parse_arguments([str(config)])
         assert recipe_args.demo and recipe_args.llm_gradient_checkpointing
         assert lora_args.lora_targets == "attention,audio_ffn" and training_args.num_train_epochs == 1
 
@@ -184,14 +230,36 @@ class TestConfigurationAndBenchmark:
         from kwarg_guard.recipes.higgs_audio import main
         from kwarg_guard.recipes.higgs_audio.checkpointing import is_checkpointed
 
-        result = main(["--demo", "--output_dir", str(tmp_path), "--num_train_epochs", "1", "--gradient_checkpointing", "--generate_text", ""])
+        result = main(
+            [
+                "--demo",
+                "--output_dir",
+                str(tmp_path),
+                "--num_train_epochs",
+                "1",
+                "--gradient_checkpointing",
+                "--generate_text",
+                "",
+            ]
+        )
         assert is_checkpointed(result.model.get_base_model())
         assert not result.trainer.args.gradient_checkpointing
 
     def test_benchmark_writes_its_figures(self, tmp_path):
         from kwarg_guard.recipes.higgs_audio import main
 
-        figures = main(["--demo", "--benchmark", "--output_dir", str(tmp_path), "--benchmark_steps", "3", "--benchmark_seq_len", "48"])
+        figures = main(
+            [
+                "--demo",
+                "--benchmark",
+                "--output_dir",
+                str(tmp_path),
+                "--benchmark_steps",
+                "3",
+                "--benchmark_seq_len",
+                "48",
+            ]
+        )
         saved = json.loads((tmp_path / "benchmark.json").read_text())
         assert saved["timed_steps"] == 3 and saved["steps_per_second"] > 0 and saved["audio_tokens_per_second"] > 0
         assert saved["peak_gpu_memory_gib"] is None and saved["peak_process_memory_gib"] > 0
@@ -200,9 +268,22 @@ class TestConfigurationAndBenchmark:
     def test_missing_manifest_outside_the_demo_is_a_clear_error(self, tmp_path):
         (tmp_path / "config.json").write_text(json.dumps({"model_type": "higgs_audio"}))
         completed = subprocess.run(
-            [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", "--model_name_or_path", str(tmp_path),
-             "--output_dir", str(tmp_path / "out")],
-            cwd=ROOT, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "kwarg_guard.recipes.higgs_audio",
+                "--model_name_or_path",
+                str(tmp_path),
+                "--output_dir",
+                str(tmp_path / "out"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert completed.returncode == 2
-        assert completed.stderr.strip().splitlines()[-1] == "higgs_audio: --train_manifest is required (or --demo for the built-in synthetic data)"
+        assert (
+            completed.stderr.strip().splitlines()[-1]
+            == "higgs_audio: --train_manifest is required (or --demo for the built-in synthetic data)"
+        )

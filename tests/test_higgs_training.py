@@ -7,11 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
+from recipe_fixtures import BACKEND, demo_dataset, lora
 from transformers import TrainerCallback, TrainingArguments
 
-from recipe_fixtures import BACKEND, demo_dataset, lora
 from kwarg_guard.recipes.higgs_audio import main
 from kwarg_guard.recipes.higgs_audio.trainer import HiggsAudioTrainer
 
@@ -31,12 +30,26 @@ def one_update(folder: Path, batch_size: int, accumulation: int) -> dict:
     config, _, dataset = demo_dataset(folder / "data", count=4)
     callback = GradientsBeforeTheStep()
     args = TrainingArguments(
-        output_dir=str(folder / "out"), per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
-        max_steps=1, learning_rate=0.0, max_grad_norm=0.0, report_to=[], save_strategy="no", use_cpu=True,
-        remove_unused_columns=False, dataloader_pin_memory=False,
+        output_dir=str(folder / "out"),
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        learning_rate=0.0,
+        max_grad_norm=0.0,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        remove_unused_columns=False,
+        dataloader_pin_memory=False,
     )
-    trainer = HiggsAudioTrainer(model=lora(), args=args, train_dataset=dataset, data_collator=BACKEND.collator(config),
-                                callbacks=[callback], backend=BACKEND)
+    trainer = HiggsAudioTrainer(
+        model=lora(),
+        args=args,
+        train_dataset=dataset,
+        data_collator=BACKEND.collator(config),
+        callbacks=[callback],
+        backend=BACKEND,
+    )
     trainer.train()
     return callback.gradients
 
@@ -62,8 +75,19 @@ def logged(result, key):
 
 class TestEvaluation:
     def test_held_out_fraction_gives_eval_losses_and_the_best_model_is_loaded(self, tmp_path):
-        result = run(tmp_path, "--eval_fraction", "0.25", "--num_train_epochs", "3", "--eval_strategy", "epoch",
-                     "--save_strategy", "epoch", "--load_best_model_at_end", "true")
+        result = run(
+            tmp_path,
+            "--eval_fraction",
+            "0.25",
+            "--num_train_epochs",
+            "3",
+            "--eval_strategy",
+            "epoch",
+            "--save_strategy",
+            "epoch",
+            "--load_best_model_at_end",
+            "true",
+        )
         assert len(result.trainer.train_dataset) == 6 and len(result.trainer.eval_dataset) == 2
         losses = logged(result, "eval_loss")
         assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
@@ -75,8 +99,16 @@ class TestEvaluation:
         from kwarg_guard.recipes.higgs_audio.tiny import write_demo_manifest
 
         manifest = write_demo_manifest(tmp_path / "held_out", 3, seed=5)
-        result = run(tmp_path, "--eval_manifest", str(manifest), "--num_train_epochs", "1", "--full_finetune",
-                     "--eval_strategy", "epoch")
+        result = run(
+            tmp_path,
+            "--eval_manifest",
+            str(manifest),
+            "--num_train_epochs",
+            "1",
+            "--full_finetune",
+            "--eval_strategy",
+            "epoch",
+        )
         assert len(logged(result, "eval_loss")) == 1
 
 
@@ -90,7 +122,11 @@ class TestLengths:
     def test_group_by_length_uses_the_lengths_of_the_samples(self, tmp_path):
         from transformers.trainer_pt_utils import LengthGroupedSampler
 
-        grouping = ["--group_by_length", "true"] if BACKEND.name == "legacy" else ["--train_sampling_strategy", "group_by_length"]
+        grouping = (
+            ["--group_by_length", "true"]
+            if BACKEND.name == "legacy"
+            else ["--train_sampling_strategy", "group_by_length"]
+        )
         result = run(tmp_path, *grouping, "--num_train_epochs", "1")
         sampler = result.trainer._get_train_sampler()
         assert isinstance(sampler, LengthGroupedSampler)
@@ -104,9 +140,21 @@ class TestFullFineTune:
 
     def test_half_precision_weights_are_refused_with_the_fix(self, tmp_path):
         completed = subprocess.run(
-            [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", "--demo", "--output_dir", str(tmp_path),
-             "--full_finetune", "--torch_dtype", "bfloat16"],
-            cwd=ROOT, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "kwarg_guard.recipes.higgs_audio",
+                "--demo",
+                "--output_dir",
+                str(tmp_path),
+                "--full_finetune",
+                "--torch_dtype",
+                "bfloat16",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert completed.returncode == 2 and "Traceback" not in completed.stderr
         (line,) = completed.stderr.strip().splitlines()[-1:]
@@ -125,9 +173,26 @@ def test_the_run_is_seeded_before_the_model_is_built(tmp_path):
     manifest = write_demo_manifest(tmp_path / "data", 4)
     weights = []
     for attempt in range(2):
-        result = main(["--model_name_or_path", str(checkpoint), "--train_manifest", str(manifest), "--output_dir",
-                       str(tmp_path / f"run{attempt}"), "--max_steps", "1", "--learning_rate", "0", "--seed", "3",
-                       "--use_cpu", "true", "--report_to", "none"])
+        result = main(
+            [
+                "--model_name_or_path",
+                str(checkpoint),
+                "--train_manifest",
+                str(manifest),
+                "--output_dir",
+                str(tmp_path / f"run{attempt}"),
+                "--max_steps",
+                "1",
+                "--learning_rate",
+                "0",
+                "--seed",
+                "3",
+                "--use_cpu",
+                "true",
+                "--report_to",
+                "none",
+            ]
+        )
         weights.append({n: p.detach().clone() for n, p in result.model.named_parameters() if "lora_A" in n})
     assert weights[0].keys() == weights[1].keys() and weights[0]
     assert all(torch.equal(weights[0][n], weights[1][n]) for n in weights[0])
@@ -140,11 +205,15 @@ def test_the_text_loss_upcasts_only_the_labelled_rows(monkeypatch):
 
     shapes = []
     real = F.cross_entropy
-    monkeypatch.setattr(loss.F, "cross_entropy", lambda logits, *a, **k: shapes.append((logits.shape, logits.dtype)) or real(logits, *a, **k))
+    monkeypatch.setattr(
+        loss.F,
+        "cross_entropy",
+        lambda logits, *a, **k: shapes.append((logits.shape, logits.dtype)) or real(logits, *a, **k),
+    )
     logits = torch.randn(2 * 50, 1000, dtype=torch.bfloat16)
     targets = torch.full((100,), -100)
     targets[[3, 40, 77]] = torch.tensor([1, 2, 3])
-    total, count = loss.cross_entropy_sum(logits, targets)
+    _total, count = loss.cross_entropy_sum(logits, targets)
     assert count == 3 and shapes == [(torch.Size([3, 1000]), torch.float32)]
 
 

@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import needs_boson
 
 HERE = Path(__file__).resolve().parent
@@ -29,8 +28,19 @@ def free_port() -> int:
 
 
 def torchrun(script, output):
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-            "--master_port", free_port(), script, output]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        free_port(),
+        script,
+        output,
+    ]
 
 
 def reports(stderr: str) -> list[str]:
@@ -50,7 +60,10 @@ class TestCommandLine:
     @pytest.mark.parametrize(
         "args, message",
         [
-            (["run", "--preset", "nope", "--", "python", "-c", "1"], "unknown preset 'nope'; known presets: higgs_audio"),
+            (
+                ["run", "--preset", "nope", "--", "python", "-c", "1"],
+                "unknown preset 'nope'; known presets: higgs_audio",
+            ),
             (["run", "--preset", "peft_headless", "--", "no-such-command-here"], "cannot run 'no-such-command-here'"),
             (["run", "--preset", "peft_headless"], "needs a command after --"),
             (["run", "--preset", "peft_headless", "python", "x.py"], "put the command after --"),
@@ -65,12 +78,24 @@ class TestCommandLine:
         assert message in completed.stderr
 
     def test_the_commands_exit_code_passes_through(self):
-        completed = run([*LAUNCHER, "run", "--preset", "peft_headless", "--", sys.executable, "-c", "raise SystemExit(7)"])
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "peft_headless", "--", sys.executable, "-c", "raise SystemExit(7)"]
+        )
         assert completed.returncode == 7
 
     def test_the_console_script_has_the_same_interface(self):
-        completed = run([BIN / "kwarg-guard", "run", "--preset", "peft_headless", "--", sys.executable, "-c",
-                         "import kwarg_guard; print(sorted(kwarg_guard.installed()))"])
+        completed = run(
+            [
+                BIN / "kwarg-guard",
+                "run",
+                "--preset",
+                "peft_headless",
+                "--",
+                sys.executable,
+                "-c",
+                "import kwarg_guard; print(sorted(kwarg_guard.installed()))",
+            ]
+        )
         assert completed.returncode == 0 and completed.stdout.strip() == "['peft_headless']"
 
 
@@ -86,7 +111,9 @@ class TestSeedScenario:
         assert "TypeError: HiggsAudioModel.forward() got an unexpected keyword argument 'labels'" in completed.stderr
 
     def test_trains_under_the_launcher(self, tmp_path):
-        completed = run([*LAUNCHER, "run", "--preset", "higgs_audio", "--report", "--", sys.executable, self.script, tmp_path])
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "higgs_audio", "--report", "--", sys.executable, self.script, tmp_path]
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
         assert "trained 4 steps" in completed.stdout
         (report,) = reports(completed.stderr)
@@ -94,7 +121,9 @@ class TestSeedScenario:
         assert "peft/peft_model.py" in report and "PeftModelForCausalLM.forward" in report
 
     def test_trains_under_a_two_process_torchrun(self, tmp_path):
-        completed = run([*LAUNCHER, "run", "--preset", "higgs_audio", "--report", "--", *torchrun(self.script, tmp_path)])
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "higgs_audio", "--report", "--", *torchrun(self.script, tmp_path)]
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
         assert "trained 4 steps" in completed.stdout
         ranks = [r for r in reports(completed.stderr) if ", rank " in r.splitlines()[0]]
@@ -113,23 +142,42 @@ class TestHeadlessModel:
         assert "TypeError: TinyLM.forward() got an unexpected keyword argument 'labels'" in completed.stderr
 
     def test_trains_under_the_launcher(self, tmp_path):
-        completed = run([*LAUNCHER, "run", "--preset", "peft_headless", "--report", "--", sys.executable, self.script, tmp_path])
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "peft_headless", "--report", "--", sys.executable, self.script, tmp_path]
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
         assert "trained 4 steps" in completed.stdout
         (report,) = reports(completed.stderr)
         assert "TinyLM.forward  labels   dropped  4" in report
 
     def test_trains_under_a_two_process_torchrun(self, tmp_path):
-        completed = run([*LAUNCHER, "run", "--preset", "peft_headless", "--report", "--", *torchrun(self.script, tmp_path)])
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "peft_headless", "--report", "--", *torchrun(self.script, tmp_path)]
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
         ranks = [r for r in reports(completed.stderr) if ", rank " in r.splitlines()[0]]
         assert len(ranks) == 2 and all("TinyLM.forward  labels   dropped" in r for r in ranks)
 
     def test_trains_under_accelerate_launch(self, tmp_path):
-        accelerate = [BIN / "accelerate", "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
-                      "--mixed_precision", "no", "--dynamo_backend", "no", self.script, tmp_path]
-        completed = run([*LAUNCHER, "run", "--preset", "peft_headless", "--report", "--", *accelerate],
-                        env={**os.environ, "HF_HOME": str(tmp_path / "hf")})
+        accelerate = [
+            BIN / "accelerate",
+            "launch",
+            "--cpu",
+            "--num_processes",
+            "1",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            self.script,
+            tmp_path,
+        ]
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "peft_headless", "--report", "--", *accelerate],
+            env={**os.environ, "HF_HOME": str(tmp_path / "hf")},
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
         assert "trained 4 steps" in completed.stdout
         assert any("TinyLM.forward  labels   dropped  4" in r for r in reports(completed.stderr))
@@ -137,15 +185,19 @@ class TestHeadlessModel:
 
 class TestEveryPythonProcess:
     def test_dataloader_workers_started_with_spawn(self):
-        completed = run([*LAUNCHER, "run", "--preset", "peft_headless", "--", sys.executable, SCRIPTS / "spawned_workers.py"])
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "peft_headless", "--", sys.executable, SCRIPTS / "spawned_workers.py"]
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
         assert completed.stdout.strip() == "worker saw: peft_headless"
 
     def test_a_users_own_sitecustomize_still_runs(self, tmp_path):
         (tmp_path / "sitecustomize.py").write_text("import os\nos.environ['USER_SITECUSTOMIZE'] = 'ran'\n")
         check = "import os, kwarg_guard; print(os.environ.get('USER_SITECUSTOMIZE'), sorted(kwarg_guard.installed()))"
-        completed = run([*LAUNCHER, "run", "--preset", "peft_headless", "--", sys.executable, "-c", check],
-                        env={**os.environ, "PYTHONPATH": str(tmp_path)})
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "peft_headless", "--", sys.executable, "-c", check],
+            env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        )
         assert completed.returncode == 0, completed.stderr
         assert completed.stdout.strip() == "ran ['peft_headless']"
 
@@ -153,14 +205,24 @@ class TestEveryPythonProcess:
         broken = tmp_path / "kwarg_guard"
         broken.mkdir()
         (broken / "__init__.py").write_text("raise ImportError('not in this environment')\n")
-        completed = run([*LAUNCHER, "run", "--preset", "peft_headless", "--", sys.executable, "-c", "print('still ran')"],
-                        env={**os.environ, "PYTHONPATH": str(tmp_path)})
+        completed = run(
+            [*LAUNCHER, "run", "--preset", "peft_headless", "--", sys.executable, "-c", "print('still ran')"],
+            env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        )
         assert completed.returncode == 0 and completed.stdout.strip() == "still ran"
         assert "cannot import kwarg_guard (not in this environment); it runs unguarded" in completed.stderr
 
     def test_nested_launchers_add_their_presets(self):
-        inner = [*LAUNCHER, "run", "--preset", "higgs_audio", "--", sys.executable, "-c",
-                 "import kwarg_guard; print(sorted(kwarg_guard.installed()))"]
+        inner = [
+            *LAUNCHER,
+            "run",
+            "--preset",
+            "higgs_audio",
+            "--",
+            sys.executable,
+            "-c",
+            "import kwarg_guard; print(sorted(kwarg_guard.installed()))",
+        ]
         completed = run([*LAUNCHER, "run", "--preset", "peft_headless", "--", *inner])
         assert completed.stdout.strip() == "['higgs_audio', 'peft_headless']", completed.stderr
 

@@ -51,7 +51,7 @@ class TestNoCollision:
         assert cell(1, state="s", labels="l") == ("s", "l")
 
     @settings(max_examples=100, deadline=None)
-    @given(st.lists(st.sampled_from(INTERNAL + ["x_", "hidden", "mask"]), unique=True, min_size=1, max_size=5))
+    @given(st.lists(st.sampled_from([*INTERNAL, "x_", "hidden", "mask"]), unique=True, min_size=1, max_size=5))
     def test_any_parameter_names(self, names):
         namespace = {}
         exec(f"def forward(self, {', '.join(n + '=None' for n in names)}):\n    return dict(locals())\n", namespace)

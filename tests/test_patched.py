@@ -5,8 +5,8 @@ import logging
 
 import pytest
 import torch
-
 from conftest import Labeled, Outer, guard_state, plain_attributes
+
 from kwarg_guard import kwarg_guard, patched, report, unguard
 
 

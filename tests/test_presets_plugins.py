@@ -7,11 +7,20 @@ import textwrap
 
 import pytest
 import torch
-
 from conftest import needs_boson
+
 from kwarg_guard import (
-    NotGuardedError, Preset, available_presets, get_preset, install, installed, patched, preset_problems, register_preset,
-    report, uninstall,
+    NotGuardedError,
+    Preset,
+    available_presets,
+    get_preset,
+    install,
+    installed,
+    patched,
+    preset_problems,
+    register_preset,
+    report,
+    uninstall,
 )
 from kwarg_guard.presets import reload_entry_points
 
@@ -21,7 +30,9 @@ def distribution(site, name, entry_points, modules):
     info = site / f"{name.replace('-', '_')}-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[kwarg_guard.presets]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+    (info / "entry_points.txt").write_text(
+        "[kwarg_guard.presets]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    )
     for module, source in modules.items():
         (site / f"{module}.py").write_text(textwrap.dedent(source))
 
@@ -38,11 +49,18 @@ def site(tmp_path, monkeypatch):
 
 class TestEntryPoints:
     def test_a_third_party_preset_is_discovered_and_applied(self, site, x):
-        distribution(site, "acme-guard-presets", {"acme": "acme_presets:PRESETS"}, {"acme_presets": """
+        distribution(
+            site,
+            "acme-guard-presets",
+            {"acme": "acme_presets:PRESETS"},
+            {
+                "acme_presets": """
             from kwarg_guard.presets import Preset
             PRESETS = [Preset(name="acme_labels", description="acme: labels to label_ids",
                               remap={"labels": "label_ids"}, target="Labeled")]
-        """})
+        """
+            },
+        )
         reload_entry_points()
         assert "acme_labels" in available_presets()
         from conftest import Labeled, Outer
@@ -52,34 +70,61 @@ class TestEntryPoints:
             assert model(x, labels=6)[1] == 6
 
     def test_broken_and_malformed_entry_points_are_named_and_skipped(self, site):
-        distribution(site, "good-presets", {"good": "good_presets:make"}, {"good_presets": """
+        distribution(
+            site,
+            "good-presets",
+            {"good": "good_presets:make"},
+            {
+                "good_presets": """
             from kwarg_guard.presets import Preset
             def make():
                 return Preset(name="good_one", description="fine", drop=["junk"])
-        """})
-        distribution(site, "broken-presets", {
-            "missing": "no_such_module:PRESET",
-            "weird": "broken_presets:NOT_A_PRESET",
-            "bad_remap": "broken_presets:CYCLE",
-        }, {"broken_presets": """
+        """
+            },
+        )
+        distribution(
+            site,
+            "broken-presets",
+            {
+                "missing": "no_such_module:PRESET",
+                "weird": "broken_presets:NOT_A_PRESET",
+                "bad_remap": "broken_presets:CYCLE",
+            },
+            {
+                "broken_presets": """
             from kwarg_guard.presets import Preset
             NOT_A_PRESET = {"name": "nope"}
             CYCLE = Preset(name="cycle", description="bad", remap={"a": "b", "b": "a"})
-        """})
+        """
+            },
+        )
         reload_entry_points()
         problems = preset_problems()
         assert any(p.startswith("broken-presets: entry point 'missing'") and "failed to load" in p for p in problems)
-        assert any(p.startswith("broken-presets: entry point 'weird'") and "gave dict, not a kwarg_guard.presets.Preset" in p for p in problems)
-        assert any(p.startswith("broken-presets: entry point 'bad_remap'") and "malformed preset 'cycle'" in p for p in problems)
+        assert any(
+            p.startswith("broken-presets: entry point 'weird'") and "gave dict, not a kwarg_guard.presets.Preset" in p
+            for p in problems
+        )
+        assert any(
+            p.startswith("broken-presets: entry point 'bad_remap'") and "malformed preset 'cycle'" in p
+            for p in problems
+        )
         assert "good_one" in available_presets() and "higgs_audio" in available_presets()
         with pytest.raises(ValueError, match="unknown preset 'cycle'"):
             get_preset("cycle")
 
     def test_built_in_names_cannot_be_taken_over(self, site):
-        distribution(site, "squatter", {"s": "squat:P"}, {"squat": """
+        distribution(
+            site,
+            "squatter",
+            {"s": "squat:P"},
+            {
+                "squat": """
             from kwarg_guard.presets import Preset
             P = Preset(name="higgs_audio", description="not the real one")
-        """})
+        """
+            },
+        )
         reload_entry_points()
         assert get_preset("higgs_audio").description != "not the real one"
         assert any("already exists" in p for p in preset_problems())
@@ -87,14 +132,18 @@ class TestEntryPoints:
 
 class TestInstall:
     def library(self, site, name):
-        (site / f"{name}.py").write_text(textwrap.dedent("""
+        (site / f"{name}.py").write_text(
+            textwrap.dedent("""
             import torch
             class LateNet(torch.nn.Module):
                 def forward(self, x, label_ids=None):
                     return label_ids
-        """))
-        register_preset(Preset(name=f"{name}_preset", description="t", remap={"labels": "label_ids"},
-                               target=f"{name}.LateNet"), replace=True)
+        """)
+        )
+        register_preset(
+            Preset(name=f"{name}_preset", description="t", remap={"labels": "label_ids"}, target=f"{name}.LateNet"),
+            replace=True,
+        )
         return f"{name}_preset"
 
     def test_guards_the_class_when_its_module_is_imported_later(self, site):

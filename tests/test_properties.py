@@ -19,11 +19,12 @@ def signatures(draw):
     """(params as [(name, kind)], has *args, has **kwargs)."""
     names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=5))
     kinds = sorted((draw(st.sampled_from(KINDS)) for _ in names), key=KINDS.index)
-    return list(zip(names, kinds)), draw(st.booleans()), draw(st.booleans())
+    return list(zip(names, kinds, strict=False)), draw(st.booleans()), draw(st.booleans())
 
 
 def build(params, varargs, varkw, as_method=False):
     """`def forward(...): return its arguments` with every parameter defaulted."""
+
     def group(kind):
         return [f"{name}=None" for name, k in params if k == kind]
 
@@ -80,7 +81,7 @@ def test_decorated_call_passes_exactly_the_accepted_subset(case):
     received = kwarg_guard(forward)(*positional, **kwargs)
     check_received(received, params, varkw, kwargs)
     positional_names = [n for n, k in params if k != "keyword_only"][:n_positional]
-    for name, value in zip(positional_names, positional):
+    for name, value in zip(positional_names, positional, strict=False):
         assert received[name] is value, source
 
 
@@ -103,7 +104,7 @@ def test_strict_mode_raises_exactly_when_an_unknown_keyword_arrives(case):
 @given(calls(), st.data())
 def test_patched_module_behaves_like_the_decorator_and_remaps_the_same_object(case, data):
     params, varargs, varkw, n_positional, keywords = case
-    forward, source = build(params, varargs, varkw, as_method=True)
+    forward, _source = build(params, varargs, varkw, as_method=True)
     module_class = type("Generated", (torch.nn.Module,), {"forward": forward})
     module = module_class()
     free_targets = [n for n, k in params if k != "positional_only" and n not in keywords][n_positional:]

@@ -4,8 +4,8 @@ import threading
 import time
 
 import torch
-
 from conftest import guard_state
+
 from kwarg_guard import guard, patched
 
 
@@ -29,7 +29,7 @@ def test_concurrent_calls_while_layers_are_added_and_removed(labeled, x):
                     else:
                         assert torch.equal(result, expected_plain)
                         outcomes["dropped"] += 1
-            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            except Exception as exc:
                 errors.append(exc)
                 return
 
@@ -38,7 +38,7 @@ def test_concurrent_calls_while_layers_are_added_and_removed(labeled, x):
         # decides when they run).
         deadline = time.monotonic() + 60
         rounds = 0
-        while rounds < 300 or not (outcomes["remapped"] and outcomes["dropped"]) and time.monotonic() < deadline:
+        while rounds < 300 or (not (outcomes["remapped"] and outcomes["dropped"]) and time.monotonic() < deadline):
             with patched(labeled, remap={"labels": "label_ids"}):
                 with patched(labeled, drop=["attention_mask"]):
                     time.sleep(0)

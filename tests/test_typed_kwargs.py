@@ -9,9 +9,9 @@ import textwrap
 
 import pytest
 import torch
+from conftest import only_transformers_5
 from typing_extensions import TypedDict, Unpack
 
-from conftest import only_transformers_5
 from kwarg_guard import UnexpectedKeywordError, UnexpectedKeywordWarning, explain, guard, kwarg_guard, patched, report
 from kwarg_guard._signature import accepted_keywords
 
@@ -44,7 +44,10 @@ class TestSyntheticTypedForward:
 
     def test_raise_mode_refuses_an_undeclared_keyword(self):
         model = Typed()
-        with patched(model, on_unknown="raise"), pytest.raises(UnexpectedKeywordError, match=r"'labels' \(its \*\*kwargs would ignore it\)"):
+        with (
+            patched(model, on_unknown="raise"),
+            pytest.raises(UnexpectedKeywordError, match=r"'labels' \(its \*\*kwargs would ignore it\)"),
+        ):
             model(1, labels=5)
 
     def test_warn_mode_warns_when_an_ignored_keyword_carries_a_value(self):
@@ -67,13 +70,21 @@ class TestRealTransformers5Model:
         from transformers import LlamaConfig, LlamaModel
 
         torch.manual_seed(0)
-        config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                             num_attention_heads=2, num_key_value_heads=1)
+        config = LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
         return LlamaModel(config).eval()
 
     def test_llama_swallows_labels_silently_unguarded(self, llama):
         ids = torch.randint(0, 64, (1, 4))
-        assert torch.equal(llama(input_ids=ids, labels=ids, bogus=1).last_hidden_state, llama(input_ids=ids).last_hidden_state)
+        assert torch.equal(
+            llama(input_ids=ids, labels=ids, bogus=1).last_hidden_state, llama(input_ids=ids).last_hidden_state
+        )
 
     def test_the_guard_reads_the_typed_dict_and_reports_what_it_swallows(self, llama):
         from kwarg_guard._signature import accepted_keywords
@@ -170,14 +181,16 @@ class TestPostponedAnnotations:
         assert "Unresolvable.forward" in message and "NotDefinedAnywhere" in message and "plain **kwargs" in message
 
     def test_nothing_in_an_annotation_is_called(self, tmp_path, monkeypatch, caplog):
-        (tmp_path / "calls_in_annotation.py").write_text(textwrap.dedent("""
+        (tmp_path / "calls_in_annotation.py").write_text(
+            textwrap.dedent("""
             from __future__ import annotations
             CALLED = []
             def side_effect():
                 CALLED.append(1)
             def forward(x, **kwargs: side_effect()):
                 return x
-        """))
+        """)
+        )
         monkeypatch.syspath_prepend(str(tmp_path))
         module = importlib.import_module("calls_in_annotation")
         with caplog.at_level(logging.WARNING, logger="kwarg_guard"):
@@ -192,8 +205,15 @@ class TestTransformers5Decorators:
         from transformers import LlamaConfig, LlamaForCausalLM
 
         torch.manual_seed(0)
-        config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                             num_attention_heads=2, num_key_value_heads=1, pad_token_id=0)
+        config = LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            pad_token_id=0,
+        )
         return LlamaForCausalLM(config).eval()
 
     def test_generate_works_under_a_raise_mode_guard(self, causal_lm):
@@ -221,5 +241,7 @@ class TestTransformers5Decorators:
 
         model = DistilBertModel(DistilBertConfig(vocab_size=64, dim=16, hidden_dim=32, n_layers=1, n_heads=2))
         ids = torch.randint(1, 64, (1, 5))
-        row = explain(model, input_ids=ids, token_type_ids=torch.zeros_like(ids)).find("DistilBertModel.forward", "token_type_ids")
+        row = explain(model, input_ids=ids, token_type_ids=torch.zeros_like(ids)).find(
+            "DistilBertModel.forward", "token_type_ids"
+        )
         assert row.unguarded == "silently ignored by forward"

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.distributed as dist
 from accelerate.hooks import ModelHook, add_hook_to_module, remove_hook_from_module
-
 from conftest import TRANSFORMERS_MAJOR, Labeled, plain_attributes
+
 from kwarg_guard import UnexpectedKeywordError, guard, patched, unguard
 
 
@@ -109,8 +109,14 @@ class TestPeft:
         from transformers import LlamaConfig, LlamaModel
 
         torch.manual_seed(0)
-        config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                             num_attention_heads=2, num_key_value_heads=1)
+        config = LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
         return LlamaModel(config)
 
     @pytest.mark.skipif(

@@ -16,8 +16,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 def _start() -> None:
     try:
         from kwarg_guard._startup import start_from_environment
-    except Exception as exc:  # noqa: BLE001 - any import failure means the same: run unguarded
-        sys.stderr.write(f"kwarg-guard: this Python ({sys.executable}) cannot import kwarg_guard ({exc}); it runs unguarded\n")
+    except Exception as exc:
+        sys.stderr.write(
+            f"kwarg-guard: this Python ({sys.executable}) cannot import kwarg_guard ({exc}); it runs unguarded\n"
+        )
     else:
         start_from_environment()
 

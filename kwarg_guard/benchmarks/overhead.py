@@ -131,8 +131,10 @@ def measure(rounds: int, number: int) -> dict[tuple[str, str, str], dict[str, li
 
 def table(results: dict[tuple[str, str, str], dict[str, list[float]]]) -> str:
     lines = [
-        "| forward | call | path | bare ns | pre-hook extra ns | floor extra ns | guard extra ns "
-        "| guard / floor | middle half of rounds | guard / pre-hook |",
+        (
+            "| forward | call | path | bare ns | pre-hook extra ns | floor extra ns | guard extra ns "
+            "| guard / floor | middle half of rounds | guard / pre-hook |"
+        ),
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (forward, call, path), row in results.items():

@@ -20,17 +20,23 @@ import importlib.metadata
 import importlib.util
 import logging
 import threading
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._rules import Rules
+    from .._rules import OnUnknown, Rules
 
 __all__ = [
-    "Preset", "register_preset", "get_preset", "available_presets", "preset_problems", "reload_entry_points",
     "ENTRY_POINT_GROUP",
+    "Preset",
+    "available_presets",
+    "get_preset",
+    "preset_problems",
+    "register_preset",
+    "reload_entry_points",
 ]
 
 ENTRY_POINT_GROUP = "kwarg_guard.presets"
@@ -50,17 +56,28 @@ class Preset:
             module's attribute is ``None`` (``{"labels": "text_lm_head"}``); reported as ignored.
         requires: a module that must be importable for ``target`` to exist; when nothing matches
             and it is missing, the error says how to install it (``install_hint``).
+
+    >>> from kwarg_guard import Preset, kwarg_guard, register_preset
+    >>> _ = register_preset(
+    ...     Preset(name="labels_to_targets", description="labels -> targets", remap={"labels": "targets"}),
+    ...     replace=True,
+    ... )
+    >>> @kwarg_guard(preset="labels_to_targets")
+    ... def forward(x, targets=None):
+    ...     return targets
+    >>> forward(1, labels=4)
+    4
     """
 
     name: str
     description: str
-    remap: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-    drop: frozenset = frozenset()
-    on_unknown: str | None = None
-    target: object = None
+    remap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    drop: Collection[str] = frozenset()
+    on_unknown: OnUnknown | None = None
+    target: Any = None  # what ``target=`` takes
     requires: str | None = None
     install_hint: str = ""
-    unused_unless: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    unused_unless: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "remap", MappingProxyType(dict(self.remap)))
@@ -105,6 +122,12 @@ _DISCOVERY_LOCK = threading.Lock()
 def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
     """Make ``preset`` available by name.
 
+    >>> from kwarg_guard import Preset, get_preset, register_preset
+    >>> _ = register_preset(Preset(name="my_model", description="MyModel: labels -> targets",
+    ...                            remap={"labels": "targets"}), replace=True)
+    >>> get_preset("my_model").remap["labels"]
+    'targets'
+
     Raises:
         ValueError: a preset of that name exists and ``replace`` is false.
     """
@@ -118,13 +141,22 @@ def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
 
 
 def available_presets() -> dict:
-    """Name -> ``Preset`` for every preset: built-in, registered and from entry points."""
+    """Name -> ``Preset`` for every preset: built-in, registered and from entry points.
+
+    >>> from kwarg_guard import available_presets
+    >>> {"higgs_audio", "higgs_audio_v2", "peft_headless"} <= set(available_presets())
+    True
+    """
     _discover()
     return {**_FROM_ENTRY_POINTS, **_REGISTRY}
 
 
 def get_preset(name: str) -> Preset:
     """The preset called ``name``.
+
+    >>> from kwarg_guard import get_preset
+    >>> get_preset("higgs_audio").remap["labels"]
+    'label_ids'
 
     Raises:
         ValueError: no such preset; the message lists the known ones.
@@ -138,7 +170,12 @@ def get_preset(name: str) -> Preset:
 
 
 def preset_problems() -> list:
-    """Entry points that could not be used, as ``"<distribution>: <problem>"`` lines."""
+    """Entry points that could not be used, as ``"<distribution>: <problem>"`` lines.
+
+    >>> from kwarg_guard import preset_problems
+    >>> isinstance(preset_problems(), list)
+    True
+    """
     _discover()
     return list(_PROBLEMS)
 
@@ -170,7 +207,7 @@ def _load_entry_point(entry_point) -> list:
         loaded = entry_point.load()
         if callable(loaded) and not isinstance(loaded, Preset):
             loaded = loaded()
-    except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+    except Exception as exc:
         return [f"{where} failed to load: {type(exc).__name__}: {exc}"]
     presets = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
     problems = []

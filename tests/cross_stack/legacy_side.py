@@ -44,17 +44,28 @@ def make(folder: Path):
     reference = np.arange(24).reshape(4, 6) % 32
     target = (np.arange(28).reshape(4, 7) * 5) % 32
     prompt = build_prompt(tokenizer, "Hello there.", "A quiet room.", "a low voice", "Earlier words.")
-    inputs = {"input_ids": prompt.input_ids, "trained": list(prompt.trained_segments), "codes": [reference.tolist(), target.tolist()]}
+    inputs = {
+        "input_ids": prompt.input_ids,
+        "trained": list(prompt.trained_segments),
+        "codes": [reference.tolist(), target.tolist()],
+    }
     torch.save(inputs, folder / "inputs.pt")
     torch.manual_seed(4)
     peft_model = get_peft_model(
         tiny_model(3),
-        LoraConfig(task_type="CAUSAL_LM", r=4, init_lora_weights=False,
-                   target_modules=lora_target_regex("attention,mlp,audio_ffn,heads")),
+        LoraConfig(
+            task_type="CAUSAL_LM",
+            r=4,
+            init_lora_weights=False,
+            target_modules=lora_target_regex("attention,mlp,audio_ffn,heads"),
+        ),
     )
     peft_model.save_pretrained(folder / "adapter")
     guard(peft_model, preset="higgs_audio")
-    torch.save({"plain": logits(model, inputs), "adapter": logits(peft_model.get_base_model(), inputs)}, folder / "legacy_logits.pt")
+    torch.save(
+        {"plain": logits(model, inputs), "adapter": logits(peft_model.get_base_model(), inputs)},
+        folder / "legacy_logits.pt",
+    )
 
 
 def load(folder: Path):

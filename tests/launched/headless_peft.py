@@ -18,8 +18,15 @@ class TinyLM(torch.nn.Module):
         self.proj = torch.nn.Linear(16, 16)
         self.head = torch.nn.Linear(16, 32)
 
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, output_attentions=None,
-                output_hidden_states=None, return_dict=None):
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        inputs_embeds=None,
+        output_attentions=None,
+        output_hidden_states=None,
+        return_dict=None,
+    ):
         return {"logits": self.head(torch.tanh(self.proj(self.embed(input_ids))))}
 
     def prepare_inputs_for_generation(self, *args, **kwargs):
@@ -44,8 +51,16 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     model = get_peft_model(TinyLM(), LoraConfig(task_type="CAUSAL_LM", target_modules=["proj"], r=4))
     args = TrainingArguments(
-        output_dir=sys.argv[1], max_steps=4, per_device_train_batch_size=2, learning_rate=1e-2, use_cpu=True,
-        ddp_backend="gloo" if "WORLD_SIZE" in os.environ else None, report_to=[], save_strategy="no", logging_steps=1, remove_unused_columns=False,
+        output_dir=sys.argv[1],
+        max_steps=4,
+        per_device_train_batch_size=2,
+        learning_rate=1e-2,
+        use_cpu=True,
+        ddp_backend="gloo" if "WORLD_SIZE" in os.environ else None,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        remove_unused_columns=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=Sequences(), compute_loss_func=next_token_loss)
     trainer.train()

@@ -28,17 +28,44 @@ def next_token_loss(outputs, labels, num_items_in_batch=None):
 if __name__ == "__main__":
     torch.manual_seed(0)
     config = HiggsAudioConfig(
-        text_config=dict(model_type="llama", vocab_size=256, hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
-        audio_adapter_type="dual_ffn_fast_forward", audio_dual_ffn_layers=[0, 1], skip_audio_tower=True,
-        encode_whisper_embed=False, use_delay_pattern=True, audio_num_codebooks=4, audio_codebook_size=32,
-        audio_stream_bos_id=32, audio_stream_eos_id=33, audio_in_token_idx=252, audio_out_token_idx=253,
-        pad_token_id=255, audio_out_bos_token_id=251, audio_eos_token_id=250,
+        text_config={
+            "model_type": "llama",
+            "vocab_size": 256,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+        },
+        audio_adapter_type="dual_ffn_fast_forward",
+        audio_dual_ffn_layers=[0, 1],
+        skip_audio_tower=True,
+        encode_whisper_embed=False,
+        use_delay_pattern=True,
+        audio_num_codebooks=4,
+        audio_codebook_size=32,
+        audio_stream_bos_id=32,
+        audio_stream_eos_id=33,
+        audio_in_token_idx=252,
+        audio_out_token_idx=253,
+        pad_token_id=255,
+        audio_out_bos_token_id=251,
+        audio_eos_token_id=250,
     )
-    model = get_peft_model(HiggsAudioModel(config), LoraConfig(task_type="CAUSAL_LM", target_modules=["q_proj", "v_proj"], r=4))
+    model = get_peft_model(
+        HiggsAudioModel(config), LoraConfig(task_type="CAUSAL_LM", target_modules=["q_proj", "v_proj"], r=4)
+    )
     args = TrainingArguments(
-        output_dir=sys.argv[1], max_steps=4, per_device_train_batch_size=2, learning_rate=1e-2, use_cpu=True,
-        ddp_backend="gloo" if "WORLD_SIZE" in os.environ else None, report_to=[], save_strategy="no", logging_steps=1, remove_unused_columns=False,
+        output_dir=sys.argv[1],
+        max_steps=4,
+        per_device_train_batch_size=2,
+        learning_rate=1e-2,
+        use_cpu=True,
+        ddp_backend="gloo" if "WORLD_SIZE" in os.environ else None,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        remove_unused_columns=False,
         ddp_find_unused_parameters=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=Sentences(), compute_loss_func=next_token_loss)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-__all__ = ["main", "cli"]
+__all__ = ["cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> Any:

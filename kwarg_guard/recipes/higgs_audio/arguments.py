@@ -14,11 +14,19 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 __all__ = [
-    "ModelArguments", "DataArguments", "LoraArguments", "RecipeArguments", "parse_arguments", "DEMO_DEFAULTS",
-    "RecipeError", "LEGACY_MODEL_REVISION", "LEGACY_AUDIO_TOKENIZER_REVISION", "FRAME_RATE",
+    "DEMO_DEFAULTS",
+    "FRAME_RATE",
+    "LEGACY_AUDIO_TOKENIZER_REVISION",
+    "LEGACY_MODEL_REVISION",
+    "DataArguments",
+    "LoraArguments",
+    "ModelArguments",
+    "RecipeArguments",
+    "RecipeError",
+    "parse_arguments",
 ]
 
 # The last snapshots of the hub repositories before they were rewritten (April 2026) in the
@@ -36,52 +44,71 @@ class RecipeError(ValueError):
 class ModelArguments:
     backend: str = field(
         default="auto",
-        metadata={"help": "legacy (boson_multimodal on transformers 4.46), native (the transformers 5 port), or auto: "
-                          "native when transformers >= 5 is installed and boson_multimodal is not, else legacy"},
+        metadata={
+            "help": "legacy (boson_multimodal on transformers 4.46), native (the transformers 5 port), or auto: "
+            "native when transformers >= 5 is installed and boson_multimodal is not, else legacy"
+        },
     )
     model_name_or_path: str = field(
-        default="bosonai/higgs-audio-v2-generation-3B-base", metadata={"help": "Higgs Audio checkpoint (hub id or folder)"}
+        default="bosonai/higgs-audio-v2-generation-3B-base",
+        metadata={"help": "Higgs Audio checkpoint (hub id or folder)"},
     )
-    model_revision: Optional[str] = field(
+    model_revision: str | None = field(
         default=None,
-        metadata={"help": f"hub revision of the model; default: {LEGACY_MODEL_REVISION} (the last legacy snapshot) "
-                          "on the legacy backend, main on the native one"},
+        metadata={
+            "help": f"hub revision of the model; default: {LEGACY_MODEL_REVISION} (the last legacy snapshot) "
+            "on the legacy backend, main on the native one"
+        },
     )
-    tokenizer_name_or_path: Optional[str] = field(default=None, metadata={"help": "text tokenizer; default: the model's"})
-    tokenizer_revision: Optional[str] = field(default=None, metadata={"help": "hub revision of the text tokenizer; default: the model's"})
+    tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "text tokenizer; default: the model's"})
+    tokenizer_revision: str | None = field(
+        default=None, metadata={"help": "hub revision of the text tokenizer; default: the model's"}
+    )
     audio_tokenizer: str = field(
         default="bosonai/higgs-audio-v2-tokenizer",
         metadata={"help": "Higgs audio tokenizer (hub id or folder), to encode WAVs and decode the generated sample"},
     )
-    audio_tokenizer_revision: Optional[str] = field(
+    audio_tokenizer_revision: str | None = field(
         default=None,
-        metadata={"help": f"hub revision of the audio tokenizer; default: {LEGACY_AUDIO_TOKENIZER_REVISION} on the legacy "
-                          "backend, main on the native one"},
+        metadata={
+            "help": f"hub revision of the audio tokenizer; default: {LEGACY_AUDIO_TOKENIZER_REVISION} on the legacy "
+            "backend, main on the native one"
+        },
     )
-    hubert_revision: Optional[str] = field(
+    hubert_revision: str | None = field(
         default=None,
-        metadata={"help": "hub revision of bosonai/hubert_base, which the legacy audio tokenizer loads itself; default: "
-                          "what the hub serves (no known-good pin exists: record the one you use)"},
+        metadata={
+            "help": "hub revision of bosonai/hubert_base, which the legacy audio tokenizer loads itself; default: "
+            "what the hub serves (no known-good pin exists: record the one you use)"
+        },
     )
     torch_dtype: str = field(
         default="auto",
-        metadata={"help": "weights' dtype: auto (LoRA: bf16 on a GPU that has it, else fp32; full fine-tuning: fp32), "
-                          "bfloat16, float16, float32"},
+        metadata={
+            "help": "weights' dtype: auto (LoRA: bf16 on a GPU that has it, else fp32; full fine-tuning: fp32), "
+            "bfloat16, float16, float32"
+        },
     )
 
 
 @dataclass
 class DataArguments:
-    train_manifest: Optional[str] = field(default=None, metadata={"help": "JSONL manifest of the training utterances"})
-    eval_manifest: Optional[str] = field(default=None, metadata={"help": "JSONL manifest of held-out utterances for evaluation"})
-    eval_fraction: float = field(
-        default=0.0, metadata={"help": "hold this fraction of the training manifest out for evaluation (instead of --eval_manifest)"}
+    train_manifest: str | None = field(default=None, metadata={"help": "JSONL manifest of the training utterances"})
+    eval_manifest: str | None = field(
+        default=None, metadata={"help": "JSONL manifest of held-out utterances for evaluation"}
     )
-    code_cache_dir: Optional[str] = field(
+    eval_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "hold this fraction of the training manifest out for evaluation (instead of --eval_manifest)"
+        },
+    )
+    code_cache_dir: str | None = field(
         default=None, metadata={"help": "where encoded audio codes are kept (default: <manifest folder>/.higgs_codes)"}
     )
-    max_audio_seconds: Optional[float] = field(
-        default=None, metadata={"help": f"skip utterances whose target audio is longer ({FRAME_RATE} frames a second); reported"}
+    max_audio_seconds: float | None = field(
+        default=None,
+        metadata={"help": f"skip utterances whose target audio is longer ({FRAME_RATE} frames a second); reported"},
     )
 
 
@@ -95,7 +122,9 @@ class LoraArguments:
         default="attention,mlp,audio_ffn",
         metadata={"help": "comma-separated groups: attention, mlp, audio_ffn, heads (the output heads)"},
     )
-    merge_adapter: bool = field(default=False, metadata={"help": "also save the model with the adapter merged in, to merged/"})
+    merge_adapter: bool = field(
+        default=False, metadata={"help": "also save the model with the adapter merged in, to merged/"}
+    )
 
 
 @dataclass
@@ -108,32 +137,40 @@ class RecipeArguments:
     )
     text_loss_weight: float = field(default=1.0, metadata={"help": "weight of the text cross-entropy (legacy backend)"})
     audio_loss_weight: float = field(default=1.0, metadata={"help": "weight of the audio cross-entropy"})
-    generate_text: Optional[str] = field(default=None, metadata={"help": "after training, generate this sentence"})
-    generate_max_new_tokens: Optional[int] = field(
+    generate_text: str | None = field(default=None, metadata={"help": "after training, generate this sentence"})
+    generate_max_new_tokens: int | None = field(
         default=None,
-        metadata={"help": f"audio frames to generate at most ({FRAME_RATE} a second); default: enough for the text "
-                          "(2 s plus 0.6 s a word, at most 2048)"},
+        metadata={
+            "help": f"audio frames to generate at most ({FRAME_RATE} a second); default: enough for the text "
+            "(2 s plus 0.6 s a word, at most 2048)"
+        },
     )
-    generate_temperature: float = field(default=0.7, metadata={"help": "sampling temperature (0: greedy); the serve engine's default"})
+    generate_temperature: float = field(
+        default=0.7, metadata={"help": "sampling temperature (0: greedy); the serve engine's default"}
+    )
     generate_top_p: float = field(default=0.95, metadata={"help": "nucleus sampling; the serve engine's default"})
-    generate_top_k: Optional[int] = field(default=None, metadata={"help": "top-k sampling (off, as in the serve engine)"})
+    generate_top_k: int | None = field(default=None, metadata={"help": "top-k sampling (off, as in the serve engine)"})
     generate_ras_window: int = field(
         default=7, metadata={"help": "repetition-aware sampling window in frames (0: off); the serve engine's default"}
     )
-    generate_ras_max_repeat: int = field(default=2, metadata={"help": "repetitions within the window that trigger a resample"})
-    generate_seed: Optional[int] = field(default=None, metadata={"help": "seed for sampling (default: --seed)"})
-    generate_scene: Optional[str] = field(
+    generate_ras_max_repeat: int = field(
+        default=2, metadata={"help": "repetitions within the window that trigger a resample"}
+    )
+    generate_seed: int | None = field(default=None, metadata={"help": "seed for sampling (default: --seed)"})
+    generate_scene: str | None = field(
         default=None, metadata={"help": "scene description for the sample; default: the first training utterance's"}
     )
-    generate_speaker: Optional[str] = field(
+    generate_speaker: str | None = field(
         default=None, metadata={"help": "speaker description for the sample; default: the first training utterance's"}
     )
-    generate_ref_audio: Optional[str] = field(
+    generate_ref_audio: str | None = field(
         default=None,
-        metadata={"help": "reference clip (WAV or .npy codes) to clone in the sample; default: the first training "
-                          "utterance's, when the training data clones a voice"},
+        metadata={
+            "help": "reference clip (WAV or .npy codes) to clone in the sample; default: the first training "
+            "utterance's, when the training data clones a voice"
+        },
     )
-    generate_ref_text: Optional[str] = field(default=None, metadata={"help": "transcript of --generate_ref_audio"})
+    generate_ref_text: str | None = field(default=None, metadata={"help": "transcript of --generate_ref_audio"})
     benchmark: bool = field(default=False, metadata={"help": "time training steps instead of training"})
     benchmark_steps: int = field(default=10, metadata={"help": "timed steps (after 2 warm-up steps)"})
     benchmark_batch_size: int = field(default=2, metadata={"help": "batch size of the timed steps"})
@@ -142,24 +179,40 @@ class RecipeArguments:
 
 # The demo's embedded default: several epochs of a tiny model on a CPU in seconds.
 DEMO_DEFAULTS = [
-    "--num_train_epochs", "30",
-    "--per_device_train_batch_size", "4",
-    "--learning_rate", "1e-2",
-    "--warmup_steps", "0",
-    "--logging_steps", "1",
-    "--save_strategy", "no",
-    "--seed", "0",
-    "--lora_r", "8",
-    "--lora_alpha", "16",
-    "--lora_dropout", "0.0",
+    "--num_train_epochs",
+    "30",
+    "--per_device_train_batch_size",
+    "4",
+    "--learning_rate",
+    "1e-2",
+    "--warmup_steps",
+    "0",
+    "--logging_steps",
+    "1",
+    "--save_strategy",
+    "no",
+    "--seed",
+    "0",
+    "--lora_r",
+    "8",
+    "--lora_alpha",
+    "16",
+    "--lora_dropout",
+    "0.0",
     # The tiny model's output heads are random, unlike a real checkpoint's: adapt them too.
-    "--lora_targets", "attention,mlp,audio_ffn,heads",
+    "--lora_targets",
+    "attention,mlp,audio_ffn,heads",
     # Also what makes the Trainer's DDP run on CPU processes under torchrun (gloo backend).
-    "--use_cpu", "true",
-    "--generate_text", "Hello there.",
-    "--generate_max_new_tokens", "24",
-    "--generate_temperature", "0",
-    "--generate_ras_window", "0",
+    "--use_cpu",
+    "true",
+    "--generate_text",
+    "Hello there.",
+    "--generate_max_new_tokens",
+    "24",
+    "--generate_temperature",
+    "0",
+    "--generate_ras_window",
+    "0",
 ]
 
 DATACLASSES = (ModelArguments, DataArguments, LoraArguments, RecipeArguments)
@@ -216,7 +269,7 @@ def _file_as_arguments(path: Path) -> list[str]:
             import yaml
 
             values = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
+    except Exception as exc:
         raise RecipeError(f"cannot read config file {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(values, dict):
         raise RecipeError(f"config file {path} must hold a mapping of option names to values")

@@ -24,7 +24,7 @@ from .loss import LossSums
 from .model import LORA_TARGETS
 from .native_model import NATIVE_LORA_TARGETS
 
-__all__ = ["Backend", "LEGACY", "NATIVE", "choose_backend"]
+__all__ = ["LEGACY", "NATIVE", "Backend", "choose_backend"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,15 @@ class Backend:
     def dataset(self, utterances: list, codes: list, tokenizer: Any, config: Any) -> Any:
         raise NotImplementedError
 
+    def sample(self, prompt: Any, code_segments: list, config: Any) -> Any:
+        """One sample from a prompt and its codes, as the dataset builds it."""
+        raise NotImplementedError
+
     def collator(self, config: Any) -> Any:
+        raise NotImplementedError
+
+    def real_width_config(self, num_hidden_layers: int) -> Any:
+        """The released model's configuration, with ``num_hidden_layers`` layers."""
         raise NotImplementedError
 
     def load_model(self, model_args: Any, demo_seed: int | None, full_finetune: bool) -> Any:
@@ -91,10 +99,22 @@ class _Legacy(Backend):
 
         return HiggsAudioDataset(utterances, codes, tokenizer, config)
 
+    def sample(self, prompt: Any, code_segments: list, config: Any) -> Any:
+        from .samples import sample_from_prompt
+
+        return sample_from_prompt(prompt, code_segments)
+
     def collator(self, config: Any) -> Any:
         from .batching import HiggsAudioBatcher, make_collator
 
         return HiggsAudioBatcher(make_collator(config))
+
+    def real_width_config(self, num_hidden_layers: int) -> Any:
+        from boson_multimodal.model.higgs_audio import HiggsAudioConfig
+
+        from .convert import native_to_legacy_config
+
+        return HiggsAudioConfig(**_released_legacy_config(native_to_legacy_config, num_hidden_layers))
 
     def load_model(self, model_args: Any, demo_seed: int | None, full_finetune: bool) -> Any:
         from .model import load_model
@@ -126,7 +146,9 @@ class _Legacy(Backend):
         from .codes import HiggsAudioTokenizerEncoder
 
         return HiggsAudioTokenizerEncoder(
-            model_args.audio_tokenizer, revision=model_args.audio_tokenizer_revision, hubert_revision=model_args.hubert_revision
+            model_args.audio_tokenizer,
+            revision=model_args.audio_tokenizer_revision,
+            hubert_revision=model_args.hubert_revision,
         )
 
 
@@ -152,10 +174,22 @@ class _Native(Backend):
 
         return NativeDataset(utterances, codes, tokenizer, config)
 
+    def sample(self, prompt: Any, code_segments: list, config: Any) -> Any:
+        from .native_layout import native_sample
+
+        return native_sample(prompt, code_segments, config)
+
     def collator(self, config: Any) -> Any:
         from .native_layout import NativeCollator
 
         return NativeCollator(config)
+
+    def real_width_config(self, num_hidden_layers: int) -> Any:
+        from transformers import HiggsAudioV2Config
+
+        return HiggsAudioV2Config(
+            codebook_size=1026, num_hidden_layers=num_hidden_layers
+        )  # the defaults are the release's
 
     def load_model(self, model_args: Any, demo_seed: int | None, full_finetune: bool) -> Any:
         from .native_model import load_native_model
@@ -191,6 +225,40 @@ class _Native(Backend):
         from .codes import NativeAudioTokenizerEncoder
 
         return NativeAudioTokenizerEncoder(model_args.audio_tokenizer, revision=model_args.audio_tokenizer_revision)
+
+
+def _released_legacy_config(native_to_legacy_config: Any, num_hidden_layers: int) -> dict[str, Any]:
+    """The released legacy configuration (Llama-3.2-3B text model, dual FFN on every layer, 8
+    codebooks of 1024), derived from the native defaults, which are the release's."""
+    native = {
+        "vocab_size": 128256,
+        "hidden_size": 3072,
+        "intermediate_size": 8192,
+        "num_hidden_layers": num_hidden_layers,
+        "num_attention_heads": 24,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "hidden_act": "silu",
+        "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-5,
+        "pad_token_id": 128001,
+        "bos_token_id": 128000,
+        "rope_parameters": {
+            "rope_type": "llama3",
+            "rope_theta": 500000.0,
+            "factor": 32.0,
+            "high_freq_factor": 4.0,
+            "low_freq_factor": 1.0,
+            "original_max_position_embeddings": 8192,
+        },
+        "num_codebooks": 8,
+        "codebook_size": 1026,
+        "audio_token_id": 128016,
+        "audio_bos_token_id": 128013,
+        "audio_stream_bos_id": 1024,
+        "audio_stream_eos_id": 1025,
+    }
+    return native_to_legacy_config(native, {})
 
 
 def _base(model: Any) -> Any:

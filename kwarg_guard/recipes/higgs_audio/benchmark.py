@@ -61,7 +61,9 @@ def run_benchmark(backend, model_args, lora_args, recipe_args, training_args) ->
     config, tokenizer = backend.config_and_tokenizer(model_args, recipe_args.demo)
     batch_size = recipe_args.benchmark_batch_size
     steps = recipe_args.benchmark_steps
-    dataset = synthetic_dataset(backend, config, tokenizer, batch_size * (steps + WARMUP_STEPS), recipe_args.benchmark_seq_len)
+    dataset = synthetic_dataset(
+        backend, config, tokenizer, batch_size * (steps + WARMUP_STEPS), recipe_args.benchmark_seq_len
+    )
     base = backend.load_model(model_args, demo_seed, lora_args.full_finetune)
     model = prepare_model(base, lora_args, recipe_args.llm_gradient_checkpointing, backend)
     training_args.per_device_train_batch_size = batch_size
@@ -72,11 +74,15 @@ def run_benchmark(backend, model_args, lora_args, recipe_args, training_args) ->
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     trainer = HiggsAudioTrainer(
-        model=model, args=training_args, train_dataset=dataset, data_collator=backend.collator(config),
-        callbacks=[clock], backend=backend,
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        data_collator=backend.collator(config),
+        callbacks=[clock],
+        backend=backend,
     )
     trainer.train()
-    timed = [end - start for start, end in zip(clock.starts, clock.ends)][WARMUP_STEPS:]
+    timed = [end - start for start, end in zip(clock.starts, clock.ends, strict=False)][WARMUP_STEPS:]
     seconds = sum(timed)
     audio_frames_per_step = batch_size * (recipe_args.benchmark_seq_len // 2 + 1)  # codes + eos per sample
     result = {

@@ -38,7 +38,9 @@ class HiggsAudioTokenizerEncoder:
     ``revision`` first, and the HuBERT load is given ``hubert_revision``.
     """
 
-    def __init__(self, name_or_path: str, device: str = "cpu", revision: str | None = None, hubert_revision: str | None = None):
+    def __init__(
+        self, name_or_path: str, device: str = "cpu", revision: str | None = None, hubert_revision: str | None = None
+    ):
         self.name_or_path = name_or_path
         self.device = device
         self.revision = revision
@@ -115,14 +117,16 @@ class NativeAudioTokenizerEncoder:
     def load(self):
         if self._model is None:
             try:
-                from transformers import HiggsAudioV2TokenizerModel
                 import torchaudio  # noqa: F401 - the tokenizer needs it; say so up front
+                from transformers import HiggsAudioV2TokenizerModel
             except ImportError as exc:
                 raise ImportError(
                     f"encoding WAV files on the native backend needs torchaudio matching your torch ({exc}); "
                     "or give the manifest precomputed audio_codes"
                 ) from exc
-            self._model = HiggsAudioV2TokenizerModel.from_pretrained(self.name_or_path, revision=self.revision).to(self.device)
+            self._model = HiggsAudioV2TokenizerModel.from_pretrained(self.name_or_path, revision=self.revision).to(
+                self.device
+            )
         return self._model
 
     @property
@@ -198,8 +202,10 @@ def load_codes(utterances: list, cache: CodeCache, num_codebooks: int, codebook_
                 continue
             try:
                 codes = cache.codes_for(source)
-            except Exception as exc:  # noqa: BLE001 - the user needs the line, whatever failed
-                raise ManifestError(manifest, [(utterance.line, f"could not encode {source.describe()}: {exc}")]) from exc
+            except Exception as exc:
+                raise ManifestError(
+                    manifest, [(utterance.line, f"could not encode {source.describe()}: {exc}")]
+                ) from exc
             problem = check_codes(codes, num_codebooks, codebook_size)
             if problem:
                 raise ManifestError(manifest, [(utterance.line, f"{source.describe()}: {problem}")])

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["convert", "convert_checkpoint", "convert_adapter", "rename_key", "ConversionError"]
+__all__ = ["ConversionError", "convert", "convert_adapter", "convert_checkpoint", "rename_key"]
 
 SIDECAR = "higgs_audio_conversion.json"
 _CONFIG_FILES = ("config.json", "generation_config.json", "adapter_config.json")
@@ -59,7 +59,10 @@ _SPLIT = (("embedding_frozen", "embedding_trainable"), ("linear_frozen", "linear
 
 # What the released checkpoint uses where one port has a field the other lacks.
 RELEASE = {
-    "audio_in_token_idx": 128015, "audio_eos_token_id": 128012, "audio_delay_token_id": 128014, "eot_token_id": 128009,
+    "audio_in_token_idx": 128015,
+    "audio_eos_token_id": 128012,
+    "audio_delay_token_id": 128014,
+    "eot_token_id": 128009,
 }
 
 
@@ -95,7 +98,9 @@ def convert(source: Path, destination: Path, to: str, force: bool = False) -> li
     elif (source / "config.json").is_file():
         convert_one = convert_checkpoint
     else:
-        raise ConversionError(f"{source} holds neither config.json (a checkpoint) nor adapter_config.json (a PEFT adapter)")
+        raise ConversionError(
+            f"{source} holds neither config.json (a checkpoint) nor adapter_config.json (a PEFT adapter)"
+        )
     # Written into a scratch folder beside DST and moved in at the end: a failure leaves no half-converted DST.
     destination.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
@@ -142,7 +147,7 @@ def convert_adapter(source: Path, destination: Path, to: str) -> list[Path]:
     prefix = "base_model.model."
     weights, modules = {}, set()
     for key, tensor in load_file(str(weights_file)).items():
-        inner = key[len(prefix):] if key.startswith(prefix) else key
+        inner = key[len(prefix) :] if key.startswith(prefix) else key
         renamed = rename_key(inner, rules)
         _check_direction(inner, renamed, to, source)
         weights[prefix + renamed if key.startswith(prefix) else renamed] = tensor
@@ -159,7 +164,9 @@ def convert_adapter(source: Path, destination: Path, to: str) -> list[Path]:
         adapter_config = _read_json(source / "adapter_config.json")
         adapter_config["target_modules"] = sorted(modules)
         if adapter_config.get("modules_to_save"):
-            adapter_config["modules_to_save"] = [rename_key(name + ".", rules)[:-1] for name in adapter_config["modules_to_save"]]
+            adapter_config["modules_to_save"] = [
+                rename_key(name + ".", rules)[:-1] for name in adapter_config["modules_to_save"]
+            ]
         _write_json(destination / "adapter_config.json", adapter_config)
         written.append(destination / "adapter_config.json")
     return written + _copy_the_rest(source, destination, skip={"adapter_model.safetensors", "adapter_config.json"})
@@ -177,8 +184,13 @@ def _translated_configs(config: dict[str, Any], ids: dict[str, int], to: str, so
                 f"{native[name]} is outside this model's vocabulary ({native['vocab_size']}): save the model's "
                 f"tokenizer into {source} (tokenizer.json) so its id can be read"
             )
-    generation = {"bos_token_id": native["bos_token_id"], "eos_token_id": native["eos_token_id"],
-                  "pad_token_id": native["pad_token_id"], "ras_win_len": 7, "ras_win_max_num_repeat": 2}
+    generation = {
+        "bos_token_id": native["bos_token_id"],
+        "eos_token_id": native["eos_token_id"],
+        "pad_token_id": native["pad_token_id"],
+        "ras_win_len": 7,
+        "ras_win_max_num_repeat": 2,
+    }
     return {"config.json": _json_text(native), "generation_config.json": _json_text(generation)}
 
 
@@ -192,7 +204,9 @@ def legacy_to_native_config(legacy: dict[str, Any], ids: dict[str, int]) -> dict
     layers = text.get("num_hidden_layers", 28)
     problems = []
     if legacy.get("audio_adapter_type") != "dual_ffn_fast_forward":
-        problems.append(f"audio_adapter_type {legacy.get('audio_adapter_type')!r} (the native port is dual_ffn_fast_forward)")
+        problems.append(
+            f"audio_adapter_type {legacy.get('audio_adapter_type')!r} (the native port is dual_ffn_fast_forward)"
+        )
     if sorted(legacy.get("audio_dual_ffn_layers") or []) != list(range(layers)):
         problems.append("dual-FFN layers on only some layers (the native port has them on every layer)")
     if legacy.get("use_delay_pattern") is False:
@@ -247,11 +261,27 @@ def native_to_legacy_config(native: dict[str, Any], ids: dict[str, int]) -> dict
     rope_type = rope.pop("rope_type", "default")
     text_config = {
         "model_type": "llama",
-        **{key: native[key] for key in (
-            "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-            "num_key_value_heads", "head_dim", "hidden_act", "max_position_embeddings", "initializer_range",
-            "rms_norm_eps", "attention_bias", "attention_dropout", "mlp_bias", "pretraining_tp",
-        ) if key in native},
+        **{
+            key: native[key]
+            for key in (
+                "vocab_size",
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "head_dim",
+                "hidden_act",
+                "max_position_embeddings",
+                "initializer_range",
+                "rms_norm_eps",
+                "attention_bias",
+                "attention_dropout",
+                "mlp_bias",
+                "pretraining_tp",
+            )
+            if key in native
+        },
         "rope_theta": theta,
         "rope_scaling": {**rope, "rope_type": rope_type} if rope_type != "default" else None,
         "bos_token_id": native.get("bos_token_id"),
@@ -287,7 +317,9 @@ def _convert_weights(source: Path, destination: Path, rules: tuple[tuple[str, st
     from safetensors.torch import load_file, save_file
 
     index_file = source / _INDEX
-    shards = sorted({v for v in _read_json(index_file)["weight_map"].values()}) if index_file.is_file() else ["model.safetensors"]
+    shards = (
+        sorted(set(_read_json(index_file)["weight_map"].values())) if index_file.is_file() else ["model.safetensors"]
+    )
     if not (source / shards[0]).is_file():
         raise ConversionError(f"{source} has no safetensors weights (convert reads model.safetensors or its shards)")
     to = "native" if rules is TO_NATIVE else "legacy"
@@ -392,7 +424,9 @@ def main(argv: list[str] | None = None, say: Callable[[str], None] = print) -> i
         prog="python -m kwarg_guard.recipes.higgs_audio.convert",
         description="Convert a Higgs Audio checkpoint or PEFT LoRA adapter between the legacy and native formats.",
     )
-    parser.add_argument("source", metavar="SRC", help="checkpoint folder (config.json + safetensors) or LoRA adapter folder")
+    parser.add_argument(
+        "source", metavar="SRC", help="checkpoint folder (config.json + safetensors) or LoRA adapter folder"
+    )
     parser.add_argument("destination", metavar="DST", help="where the converted files go")
     parser.add_argument("--to", required=True, choices=("native", "legacy"), help="the format to write")
     parser.add_argument("--force", action="store_true", help="write into a DST that is not empty")

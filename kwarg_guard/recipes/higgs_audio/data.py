@@ -24,7 +24,7 @@ from .arguments import FRAME_RATE, RecipeError
 from .codes import CodeCache, load_codes
 from .manifest import AudioSource, ManifestError, Utterance, read_manifest
 
-__all__ = ["RunData", "load_run_data", "audio_frames", "check_data_arguments"]
+__all__ = ["RunData", "audio_frames", "check_data_arguments", "load_run_data"]
 
 LOGGER = logging.getLogger("kwarg_guard.recipes.higgs_audio")
 
@@ -74,8 +74,16 @@ def _check_file(path: Path, option: str) -> None:
         )
 
 
-def load_run_data(backend: Any, data_args: Any, model_args: Any, recipe_args: Any, training_args: Any,
-                  config: Any, tokenizer: Any, output_dir: Path) -> RunData:
+def load_run_data(
+    backend: Any,
+    data_args: Any,
+    model_args: Any,
+    recipe_args: Any,
+    training_args: Any,
+    config: Any,
+    tokenizer: Any,
+    output_dir: Path,
+) -> RunData:
     """Read, filter, encode (once) and split; the datasets come from ``backend``.
 
     Raises:
@@ -90,9 +98,13 @@ def load_run_data(backend: Any, data_args: Any, model_args: Any, recipe_args: An
         utterances, skipped = _shorter_than(utterances, data_args.max_audio_seconds)
         if skipped:
             lines = ", ".join(str(line) for line, _ in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
-            print(f"skipped {len(skipped)} utterance(s) longer than {data_args.max_audio_seconds} s (manifest lines {lines})")
+            print(
+                f"skipped {len(skipped)} utterance(s) longer than {data_args.max_audio_seconds} s (manifest lines {lines})"
+            )
         if not utterances:
-            raise RecipeError(f"every utterance in {manifest} is longer than --max_audio_seconds {data_args.max_audio_seconds}")
+            raise RecipeError(
+                f"every utterance in {manifest} is longer than --max_audio_seconds {data_args.max_audio_seconds}"
+            )
     eval_utterances, eval_manifest = [], None
     if data_args.eval_manifest:
         eval_manifest = Path(data_args.eval_manifest)
@@ -102,7 +114,9 @@ def load_run_data(backend: Any, data_args: Any, model_args: Any, recipe_args: An
         eval_manifest = manifest
     with training_args.main_process_first(desc="encoding audio into the code cache"):
         codes = _codes(backend, model_args, data_args, utterances, manifest, num_codebooks, codebook_size)
-        eval_codes = _codes(backend, model_args, data_args, eval_utterances, eval_manifest, num_codebooks, codebook_size)
+        eval_codes = _codes(
+            backend, model_args, data_args, eval_utterances, eval_manifest, num_codebooks, codebook_size
+        )
     train = backend.dataset(utterances, codes, tokenizer, config)
     evaluation = backend.dataset(eval_utterances, eval_codes, tokenizer, config) if eval_utterances else None
     return RunData(train, evaluation, utterances[0], codes[0], skipped)
@@ -138,15 +152,26 @@ def _shorter_than(utterances: list[Utterance], seconds: float) -> tuple[list[Utt
 def _split(utterances: list[Utterance], fraction: float, seed: int) -> tuple[list[Utterance], list[Utterance]]:
     held = max(1, round(len(utterances) * fraction))
     if held >= len(utterances):
-        raise RecipeError(f"--eval_fraction {fraction} leaves no utterance to train on ({len(utterances)} in the manifest)")
+        raise RecipeError(
+            f"--eval_fraction {fraction} leaves no utterance to train on ({len(utterances)} in the manifest)"
+        )
     order = list(range(len(utterances)))
     random.Random(seed).shuffle(order)
     chosen = set(order[:held])
-    return [u for i, u in enumerate(utterances) if i not in chosen], [u for i, u in enumerate(utterances) if i in chosen]
+    return [u for i, u in enumerate(utterances) if i not in chosen], [
+        u for i, u in enumerate(utterances) if i in chosen
+    ]
 
 
-def _codes(backend: Any, model_args: Any, data_args: Any, utterances: list[Utterance], manifest: Path | None,
-           num_codebooks: int, codebook_size: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+def _codes(
+    backend: Any,
+    model_args: Any,
+    data_args: Any,
+    utterances: list[Utterance],
+    manifest: Path | None,
+    num_codebooks: int,
+    codebook_size: int,
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
     if not utterances:
         return []
     needs_encoder = any(u.audio.wav or (u.ref_audio and u.ref_audio.wav) for u in utterances)

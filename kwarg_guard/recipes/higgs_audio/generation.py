@@ -28,8 +28,12 @@ from .arguments import FRAME_RATE
 from .prompts import build_prompt
 
 __all__ = [
-    "GenerationRequest", "GenerationResult", "generate_audio_codes", "save_generation", "default_max_new_tokens",
     "SERVE_ENGINE_BUCKETS",
+    "GenerationRequest",
+    "GenerationResult",
+    "default_max_new_tokens",
+    "generate_audio_codes",
+    "save_generation",
 ]
 
 SERVE_ENGINE_BUCKETS = (1024, 4096, 8192)
@@ -87,7 +91,9 @@ def _kv_caches(config: Any, device: Any, dtype: torch.dtype, needed: int) -> dic
 
 
 @torch.no_grad()
-def generate_audio_codes(model: Any, tokenizer: Any, request: GenerationRequest | str, **legacy_options: Any) -> GenerationResult:
+def generate_audio_codes(
+    model: Any, tokenizer: Any, request: GenerationRequest | str, **legacy_options: Any
+) -> GenerationResult:
     """Generate audio codes with a boson_multimodal ``HiggsAudioModel`` (LoRA layers included).
 
     ``request`` may be the text alone; keyword options then fill a ``GenerationRequest``.
@@ -98,7 +104,9 @@ def generate_audio_codes(model: Any, tokenizer: Any, request: GenerationRequest 
     if isinstance(request, str):
         request = GenerationRequest(request, **legacy_options)
     config = model.config
-    prompt = build_prompt(tokenizer, request.text, request.scene, request.speaker, request.ref_text, for_generation=True)
+    prompt = build_prompt(
+        tokenizer, request.text, request.scene, request.speaker, request.ref_text, for_generation=True
+    )
     segments = [request.ref_codes] if request.ref_codes is not None and request.ref_text else []
     sample = sample_from_prompt(prompt, segments)
     batch = HiggsAudioBatcher(make_collator(config, for_generation=True))([sample])
@@ -130,9 +138,9 @@ def generate_audio_codes(model: Any, tokenizer: Any, request: GenerationRequest 
     finally:
         model.train(was_training)
     text_ids, audio_segments = outputs[0], outputs[1]
-    generated_text = tokenizer.decode(text_ids[0, batch["input_ids"].shape[1]:])
+    generated_text = tokenizer.decode(text_ids[0, batch["input_ids"].shape[1] :])
     # The reference is given back first; the new audio is the last segment.
-    new_segments = list(audio_segments)[len(segments):]
+    new_segments = list(audio_segments)[len(segments) :]
     codes = [_plain_codes(segment, config.audio_codebook_size) for segment in new_segments]
     codes = [c for c in codes if c.shape[1] > 0]
     return GenerationResult(np.concatenate(codes, axis=1) if codes else None, generated_text, new_segments)

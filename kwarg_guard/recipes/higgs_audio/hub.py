@@ -13,7 +13,7 @@ from typing import Any
 
 from .arguments import LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_REVISION, RecipeError
 
-__all__ = ["apply_revision_defaults", "checkpoint_model_type", "check_checkpoint", "LEGACY_TYPE", "NATIVE_TYPE"]
+__all__ = ["LEGACY_TYPE", "NATIVE_TYPE", "apply_revision_defaults", "check_checkpoint", "checkpoint_model_type"]
 
 LEGACY_TYPE = "higgs_audio"
 NATIVE_TYPE = "higgs_audio_v2"
@@ -52,7 +52,9 @@ def check_checkpoint(model_args: Any, backend_name: str) -> None:
         RecipeError: naming what was found, the pinned revision, and the other backend.
     """
     found = checkpoint_model_type(model_args.model_name_or_path, model_args.model_revision)
-    where = model_args.model_name_or_path + (f" at revision {model_args.model_revision}" if model_args.model_revision else "")
+    where = model_args.model_name_or_path + (
+        f" at revision {model_args.model_revision}" if model_args.model_revision else ""
+    )
     convert = "python -m kwarg_guard.recipes.higgs_audio.convert SRC DST --to"
     if backend_name == "legacy" and found != LEGACY_TYPE:
         raise RecipeError(

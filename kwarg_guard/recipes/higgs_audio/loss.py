@@ -25,8 +25,15 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "IGNORE_INDEX", "LossSums", "Targets", "LossParts", "cross_entropy_sum", "legacy_loss_sums", "legacy_targets",
-    "normalized_loss", "higgs_audio_loss",
+    "IGNORE_INDEX",
+    "LossParts",
+    "LossSums",
+    "Targets",
+    "cross_entropy_sum",
+    "higgs_audio_loss",
+    "legacy_loss_sums",
+    "legacy_targets",
+    "normalized_loss",
 ]
 
 IGNORE_INDEX = -100
@@ -108,7 +115,9 @@ def legacy_targets(batch: dict[str, Any]) -> tuple[int, int]:
     return text, audio
 
 
-def normalized_loss(sums: LossSums, targets: Targets, text_weight: float = 1.0, audio_weight: float = 1.0) -> torch.Tensor:
+def normalized_loss(
+    sums: LossSums, targets: Targets, text_weight: float = 1.0, audio_weight: float = 1.0
+) -> torch.Tensor:
     """The loss to backpropagate: each part's sum over its targets in ``targets``."""
     loss = text_weight * sums.text / max(targets.text, 1) + audio_weight * sums.audio / max(targets.audio, 1)
     return loss * targets.ranks
@@ -126,12 +135,15 @@ class LossParts:
     audio_targets: int
 
 
-def higgs_audio_loss(outputs: Any, label_audio_ids: torch.Tensor | None, text_weight: float = 1.0,
-                     audio_weight: float = 1.0) -> LossParts:
+def higgs_audio_loss(
+    outputs: Any, label_audio_ids: torch.Tensor | None, text_weight: float = 1.0, audio_weight: float = 1.0
+) -> LossParts:
     """Shifted text and audio cross-entropy of one ``HiggsAudioModel`` output, as means over the
     batch's own targets (for a training loop without accumulation, or for inspection)."""
     sums = legacy_loss_sums(outputs, label_audio_ids)
     text = sums.text / max(sums.text_targets, 1)
     audio = sums.audio / max(sums.audio_targets, 1)
-    per_codebook = [s / max(n, 1) for s, n in zip(sums.per_codebook, sums.per_codebook_targets)]
-    return LossParts(text_weight * text + audio_weight * audio, text, audio, per_codebook, sums.text_targets, sums.audio_targets)
+    per_codebook = [s / max(n, 1) for s, n in zip(sums.per_codebook, sums.per_codebook_targets, strict=False)]
+    return LossParts(
+        text_weight * text + audio_weight * audio, text, audio, per_codebook, sums.text_targets, sums.audio_targets
+    )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ManifestError", "AudioSource", "Utterance", "read_manifest", "manifest_from_folder", "PLACEHOLDERS"]
+__all__ = ["PLACEHOLDERS", "AudioSource", "ManifestError", "Utterance", "manifest_from_folder", "read_manifest"]
 
 # Text that would put an audio placeholder into the prompt without audio for it.
 PLACEHOLDERS = ("<|AUDIO|>", "<|AUDIO_OUT|>")
@@ -85,7 +85,12 @@ def read_manifest(path, num_codebooks: int, codebook_size: int) -> list:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problems.append((line_number, f"not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); save the manifest as UTF-8"))
+            problems.append(
+                (
+                    line_number,
+                    f"not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); save the manifest as UTF-8",
+                )
+            )
             continue
         if not line.strip():
             continue
@@ -108,7 +113,8 @@ def _parse_line(line, line_number, folder, num_codebooks, codebook_size, problem
         cut = exc.pos >= len(line.rstrip())
         problems.append(
             f"not valid JSON ({exc.msg} at column {exc.colno}"
-            + ("; the line ends before the object does: is it truncated?" if cut else "") + ")"
+            + ("; the line ends before the object does: is it truncated?" if cut else "")
+            + ")"
         )
         return None
     if not isinstance(record, dict):
@@ -125,7 +131,9 @@ def _parse_line(line, line_number, folder, num_codebooks, codebook_size, problem
     else:
         _check_placeholders("text", text, problems)
     audio = _audio_source(record, "audio", "audio_codes", folder, num_codebooks, codebook_size, problems, required=True)
-    ref_audio = _audio_source(record, "ref_audio", "ref_audio_codes", folder, num_codebooks, codebook_size, problems, required=False)
+    ref_audio = _audio_source(
+        record, "ref_audio", "ref_audio_codes", folder, num_codebooks, codebook_size, problems, required=False
+    )
     ref_text = record.get("ref_text")
     if ref_text is not None:
         if not isinstance(ref_text, str):
@@ -183,7 +191,7 @@ def _audio_source(record, wav_field, codes_field, folder, num_codebooks, codeboo
             return None
         try:
             array = np.load(codes_path)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
+        except Exception as exc:
             problems.append(f"{codes_field} file {codes_path} is not a readable .npy array ({exc})")
             return None
         source = AudioSource(codes_file=codes_path)
@@ -195,7 +203,9 @@ def _audio_source(record, wav_field, codes_field, folder, num_codebooks, codeboo
         if array is None or array.dtype == object:
             problems.append(f"{codes_field} must be a list of equally long lists of integers (one per codebook)")
             return None
-        source = AudioSource(inline_codes=tuple(tuple(int(v) for v in row) for row in array.tolist()) if array.ndim == 2 else None)
+        source = AudioSource(
+            inline_codes=tuple(tuple(int(v) for v in row) for row in array.tolist()) if array.ndim == 2 else None
+        )
     message = check_codes(array, num_codebooks, codebook_size)
     if message:
         problems.append(f"{codes_field}: {message}")
@@ -243,7 +253,9 @@ def manifest_from_folder(folder, scene: str | None = None, speaker: str | None =
         try:
             text = transcript.read_text(encoding="utf-8").strip()
         except UnicodeDecodeError as exc:
-            raise ValueError(f"{transcript} is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8") from None
+            raise ValueError(
+                f"{transcript} is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8"
+            ) from None
         if not text:
             raise ValueError(f"{transcript} is empty: every clip needs the words it says")
         record = {"text": text, "audio": wav.name}

@@ -17,7 +17,14 @@ from kwarg_guard import guard
 
 from .arguments import RecipeError
 
-__all__ = ["LORA_TARGETS", "lora_target_regex", "resolve_dtype", "load_model", "prepare_model", "trainable_parameter_names"]
+__all__ = [
+    "LORA_TARGETS",
+    "load_model",
+    "lora_target_regex",
+    "prepare_model",
+    "resolve_dtype",
+    "trainable_parameter_names",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,7 +50,9 @@ def lora_target_regex(groups: str | list[str], targets: Mapping[str, str] = LORA
         groups = [g.strip() for g in groups.split(",") if g.strip()]
     unknown = [g for g in groups if g not in targets]
     if unknown or not groups:
-        raise RecipeError(f"unknown LoRA target group(s) {', '.join(unknown or groups) or 'none'}; choose from {', '.join(targets)}")
+        raise RecipeError(
+            f"unknown LoRA target group(s) {', '.join(unknown or groups) or 'none'}; choose from {', '.join(targets)}"
+        )
     return r".*(" + "|".join(targets[g] for g in groups) + r")"
 
 
@@ -87,7 +96,9 @@ def load_model(model_args: Any, demo_seed: int | None = None, full_finetune: boo
 
     dtype = resolve_dtype(model_args.torch_dtype, full_finetune)
     LOGGER.info("loading %s@%s in %s", model_args.model_name_or_path, model_args.model_revision, dtype)
-    return HiggsAudioModel.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision, torch_dtype=dtype)
+    return HiggsAudioModel.from_pretrained(
+        model_args.model_name_or_path, revision=model_args.model_revision, torch_dtype=dtype
+    )
 
 
 def prepare_model(model: Any, lora_args: Any, llm_gradient_checkpointing: bool, backend: Any = None) -> Any:

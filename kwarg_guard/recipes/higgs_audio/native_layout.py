@@ -27,7 +27,12 @@ from .loss import IGNORE_INDEX, LossSums, cross_entropy_sum
 from .prompts import Prompt, build_prompt
 
 __all__ = [
-    "build_delay_pattern", "native_sample", "NativeDataset", "NativeCollator", "native_loss_sums", "native_targets",
+    "NativeCollator",
+    "NativeDataset",
+    "build_delay_pattern",
+    "native_loss_sums",
+    "native_sample",
+    "native_targets",
     "plain_codes",
 ]
 
@@ -55,15 +60,17 @@ def _segment_labels(pattern: torch.Tensor, frames: int, bos: int) -> torch.Tenso
 def native_sample(prompt: Prompt, code_segments: list[np.ndarray], config: Any) -> dict[str, torch.Tensor]:
     """One sample: ``input_ids`` with placeholders, ``audio_input_ids`` (frames, K), ``audio_labels``."""
     if len(prompt.trained_segments) != len(code_segments):
-        raise ValueError(f"{len(prompt.trained_segments)} audio placeholder(s) but {len(code_segments)} code segment(s)")
+        raise ValueError(
+            f"{len(prompt.trained_segments)} audio placeholder(s) but {len(code_segments)} code segment(s)"
+        )
     delays = config.num_codebooks - 1
     bos, eos = config.audio_stream_bos_id, config.audio_stream_eos_id
-    segments = iter(zip(code_segments, prompt.trained_segments))
+    segments = iter(zip(code_segments, prompt.trained_segments, strict=False))
     text_labels = prompt.label_ids if prompt.label_ids is not None else [IGNORE_INDEX] * len(prompt.input_ids)
     ids: list[int] = []
     label_ids: list[int] = []
     frames, labels = [], []
-    for token, label in zip(prompt.input_ids, text_labels):
+    for token, label in zip(prompt.input_ids, text_labels, strict=False):
         if token != config.audio_token_id:
             ids.append(token)
             label_ids.append(label)
@@ -73,7 +80,9 @@ def native_sample(prompt: Prompt, code_segments: list[np.ndarray], config: Any) 
         ids += [config.audio_token_id] * (pattern.shape[0] - delays) + [config.audio_delay_token_id] * delays
         label_ids += [IGNORE_INDEX] * pattern.shape[0]  # audio positions are the audio head's
         frames.append(pattern)
-        labels.append(_segment_labels(pattern, codes.shape[1], bos) if trained else torch.full_like(pattern, IGNORE_INDEX))
+        labels.append(
+            _segment_labels(pattern, codes.shape[1], bos) if trained else torch.full_like(pattern, IGNORE_INDEX)
+        )
     empty = torch.zeros((0, config.num_codebooks), dtype=torch.long)
     return {
         "input_ids": torch.tensor(ids, dtype=torch.long),
@@ -141,8 +150,12 @@ class NativeCollator:
             audio_input_ids_mask[row, :count] = True
             audio_labels[row, :count] = sample["audio_labels"]
         return {
-            "input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
-            "audio_input_ids": audio_input_ids, "audio_input_ids_mask": audio_input_ids_mask, "audio_labels": audio_labels,
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": labels,
+            "audio_input_ids": audio_input_ids,
+            "audio_input_ids_mask": audio_input_ids_mask,
+            "audio_labels": audio_labels,
         }
 
 
@@ -169,7 +182,9 @@ def native_loss_sums(outputs: Any, batch: dict[str, torch.Tensor], model: Any) -
     targets = positional[:, 1:]
     per_codebook, counts = [], []
     for codebook in range(num_codebooks):
-        loss, count = cross_entropy_sum(predictions[:, :, codebook].reshape(-1, codebook_size), targets[:, :, codebook].reshape(-1))
+        loss, count = cross_entropy_sum(
+            predictions[:, :, codebook].reshape(-1, codebook_size), targets[:, :, codebook].reshape(-1)
+        )
         per_codebook.append(loss)
         counts.append(count)
     return LossSums(text, text_targets, torch.stack(per_codebook).sum(), sum(counts), per_codebook, counts)

@@ -25,7 +25,7 @@ from .model import resolve_dtype
 from .native_layout import native_sample, plain_codes
 from .prompts import build_prompt
 
-__all__ = ["NATIVE_LORA_TARGETS", "load_native_model", "enable_native_checkpointing", "generate_native"]
+__all__ = ["NATIVE_LORA_TARGETS", "enable_native_checkpointing", "generate_native", "load_native_model"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -61,7 +61,9 @@ def enable_native_checkpointing(model: Any) -> int:
 def generate_native(model: Any, tokenizer: Any, request: GenerationRequest) -> GenerationResult:
     """Generate audio codes with a ``HiggsAudioV2ForConditionalGeneration`` (LoRA layers included)."""
     config = model.config
-    prompt = build_prompt(tokenizer, request.text, request.scene, request.speaker, request.ref_text, for_generation=True)
+    prompt = build_prompt(
+        tokenizer, request.text, request.scene, request.speaker, request.ref_text, for_generation=True
+    )
     segments = [request.ref_codes] if request.ref_codes is not None and request.ref_text else []
     sample = native_sample(prompt, segments, config)
     device = next(model.parameters()).device
@@ -69,7 +71,9 @@ def generate_native(model: Any, tokenizer: Any, request: GenerationRequest) -> G
     inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
     if segments:
         inputs["audio_input_ids"] = sample["audio_input_ids"][None].to(device)
-        inputs["audio_input_ids_mask"] = torch.ones(inputs["audio_input_ids"].shape[:2], dtype=torch.bool, device=device)
+        inputs["audio_input_ids_mask"] = torch.ones(
+            inputs["audio_input_ids"].shape[:2], dtype=torch.bool, device=device
+        )
     generation_config = copy.deepcopy(model.generation_config)
     sampling = request.temperature > 0
     generation_config.do_sample = sampling
@@ -89,4 +93,3 @@ def generate_native(model: Any, tokenizer: Any, request: GenerationRequest) -> G
         model.train(was_training)
     codes = plain_codes(frames[0], config.audio_stream_bos_id, config.audio_stream_eos_id)
     return GenerationResult(codes if codes.shape[1] else None, "", [frames[0].cpu()])
-

@@ -17,7 +17,7 @@ def plot_loss_curve(log_history: list, path) -> Path:
     for key, style in (("loss", "-"), ("text_loss", "--"), ("audio_loss", ":")):
         points = [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
         if points:
-            steps, values = zip(*points)
+            steps, values = zip(*points, strict=False)
             axis.plot(steps, values, style, label=key, marker="o", markersize=3)
     axis.set_xlabel("step")
     axis.set_ylabel("cross-entropy")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Prompt", "system_prompt", "build_prompt", "SYSTEM_INSTRUCTION", "AUDIO_OUT", "GENERATION_SUFFIX"]
+__all__ = ["AUDIO_OUT", "GENERATION_SUFFIX", "SYSTEM_INSTRUCTION", "Prompt", "build_prompt", "system_prompt"]
 
 SYSTEM_INSTRUCTION = "Generate audio following instruction."
 AUDIO_OUT = "<|AUDIO_OUT|>"
@@ -51,8 +51,13 @@ def system_prompt(scene: str | None, speaker: str | None) -> str:
 
 
 def build_prompt(
-    tokenizer: Any, text: str, scene: str | None = None, speaker: str | None = None,
-    ref_text: str | None = None, *, for_generation: bool = False,
+    tokenizer: Any,
+    text: str,
+    scene: str | None = None,
+    speaker: str | None = None,
+    ref_text: str | None = None,
+    *,
+    for_generation: bool = False,
 ) -> Prompt:
     """The prompt for one utterance; ``for_generation`` ends it where the model starts the audio."""
     turns: list[tuple[str, str | None, bool]] = [("system", system_prompt(scene, speaker), False)]

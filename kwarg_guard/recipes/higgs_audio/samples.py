@@ -15,7 +15,7 @@ import torch
 
 from .prompts import Prompt, build_prompt, system_prompt
 
-__all__ = ["system_prompt", "HiggsAudioDataset", "build_sample", "sample_from_prompt", "legacy_length"]
+__all__ = ["HiggsAudioDataset", "build_sample", "legacy_length", "sample_from_prompt", "system_prompt"]
 
 
 def sample_from_prompt(prompt: Prompt, code_segments: list[np.ndarray]) -> Any:
@@ -24,11 +24,13 @@ def sample_from_prompt(prompt: Prompt, code_segments: list[np.ndarray]) -> Any:
     from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
 
     if len(prompt.trained_segments) != len(code_segments):
-        raise ValueError(f"{len(prompt.trained_segments)} audio placeholder(s) but {len(code_segments)} code segment(s)")
+        raise ValueError(
+            f"{len(prompt.trained_segments)} audio placeholder(s) but {len(code_segments)} code segment(s)"
+        )
     if code_segments:
         lengths = [segment.shape[1] for segment in code_segments]
         audio_ids_concat = torch.from_numpy(np.concatenate(code_segments, axis=1)).long()
-        audio_ids_start = torch.tensor(np.cumsum([0] + lengths[:-1]), dtype=torch.long)
+        audio_ids_start = torch.tensor(np.cumsum([0, *lengths[:-1]]), dtype=torch.long)
     else:
         audio_ids_concat = torch.zeros((0, 0), dtype=torch.long)
         audio_ids_start = torch.zeros(0, dtype=torch.long)
@@ -44,8 +46,14 @@ def sample_from_prompt(prompt: Prompt, code_segments: list[np.ndarray]) -> Any:
     )
 
 
-def build_sample(tokenizer: Any, text: str, code_segments: list[np.ndarray], scene: str | None = None,
-                 speaker: str | None = None, ref_text: str | None = None) -> Any:
+def build_sample(
+    tokenizer: Any,
+    text: str,
+    code_segments: list[np.ndarray],
+    scene: str | None = None,
+    speaker: str | None = None,
+    ref_text: str | None = None,
+) -> Any:
     """The training sample of one utterance (reference codes first when there is one)."""
     return sample_from_prompt(build_prompt(tokenizer, text, scene, speaker, ref_text), code_segments)
 

@@ -45,11 +45,18 @@ def tiny_config():
     from boson_multimodal.model.higgs_audio import HiggsAudioConfig
 
     return HiggsAudioConfig(
-        text_config=dict(
-            model_type="llama", vocab_size=256, hidden_size=64, intermediate_size=128,
-            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5,
-            bos_token_id=SPECIAL_TOKENS["<|begin_of_text|>"], eos_token_id=SPECIAL_TOKENS["<|end_of_text|>"],
-        ),
+        text_config={
+            "model_type": "llama",
+            "vocab_size": 256,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "rms_norm_eps": 1e-5,
+            "bos_token_id": SPECIAL_TOKENS["<|begin_of_text|>"],
+            "eos_token_id": SPECIAL_TOKENS["<|end_of_text|>"],
+        },
         audio_ffn_hidden_size=64,
         audio_ffn_intermediate_size=128,
         audio_adapter_type="dual_ffn_fast_forward",
@@ -84,12 +91,24 @@ def tiny_native_config():
     from transformers import HiggsAudioV2Config
 
     return HiggsAudioV2Config(
-        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-5, num_codebooks=NUM_CODEBOOKS,
-        codebook_size=CODEBOOK_SIZE + 2, audio_stream_bos_id=CODEBOOK_SIZE, audio_stream_eos_id=CODEBOOK_SIZE + 1,
-        audio_token_id=SPECIAL_TOKENS["<|AUDIO_OUT|>"], audio_bos_token_id=SPECIAL_TOKENS["<|audio_out_bos|>"],
-        audio_delay_token_id=SPECIAL_TOKENS["<|reserved_special_token_6|>"], pad_token_id=SPECIAL_TOKENS["<|pad|>"],
-        bos_token_id=SPECIAL_TOKENS["<|begin_of_text|>"], eos_token_id=SPECIAL_TOKENS["<|eot_id|>"],
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        rms_norm_eps=1e-5,
+        num_codebooks=NUM_CODEBOOKS,
+        codebook_size=CODEBOOK_SIZE + 2,
+        audio_stream_bos_id=CODEBOOK_SIZE,
+        audio_stream_eos_id=CODEBOOK_SIZE + 1,
+        audio_token_id=SPECIAL_TOKENS["<|AUDIO_OUT|>"],
+        audio_bos_token_id=SPECIAL_TOKENS["<|audio_out_bos|>"],
+        audio_delay_token_id=SPECIAL_TOKENS["<|reserved_special_token_6|>"],
+        pad_token_id=SPECIAL_TOKENS["<|pad|>"],
+        bos_token_id=SPECIAL_TOKENS["<|begin_of_text|>"],
+        eos_token_id=SPECIAL_TOKENS["<|eot_id|>"],
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     )
 
@@ -110,7 +129,9 @@ def tiny_tokenizer():
     vocab = {chr(code): index for index, code in enumerate(range(32, 127))}
     vocab["\n"] = 95
     # Fill the unused ids so the vocabulary has no holes (tokenizers warns about holes on save).
-    vocab.update({f"<|reserved_{i}|>": i for i in range(96, min(SPECIAL_TOKENS.values()))})  # no holes: tokenizers warns
+    vocab.update(
+        {f"<|reserved_{i}|>": i for i in range(96, min(SPECIAL_TOKENS.values()))}
+    )  # no holes: tokenizers warns
     vocab.update(SPECIAL_TOKENS)
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")

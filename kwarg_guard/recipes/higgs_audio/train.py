@@ -21,7 +21,7 @@ from .model import prepare_model, resolve_dtype
 from .plots import plot_loss_curve
 from .trainer import HiggsAudioTrainer
 
-__all__ = ["main", "RunResult"]
+__all__ = ["RunResult", "main"]
 
 LOGGER = logging.getLogger("kwarg_guard.recipes.higgs_audio")
 
@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> Any:
 
     notes: dict[str, str] = {}
     if recipe_args.demo:
-        notes = show_unguarded_failure(backend, model_args, lora_args, demo_seed, collator([data.train[0], data.train[1]]))
+        notes = show_unguarded_failure(
+            backend, model_args, lora_args, demo_seed, collator([data.train[0], data.train[1]])
+        )
 
     base = backend.load_model(model_args, demo_seed, lora_args.full_finetune)
     model = prepare_model(base, lora_args, recipe_args.llm_gradient_checkpointing, backend)
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None) -> Any:
             generation = _generate(backend, model, tokenizer, recipe_args, model_args, training_args, data, output_dir)
         print(report(model))
         _say_what_was_written(output_dir)
-    return RunResult(trainer, model, output_dir, generation, backend=backend.name, written=_written(output_dir), **notes)
+    return RunResult(
+        trainer, model, output_dir, generation, backend=backend.name, written=_written(output_dir), **notes
+    )
 
 
 def _adjust_training_arguments(training_args: Any, recipe_args: Any, backend: Backend) -> None:
@@ -131,7 +135,9 @@ def _allow_rng_state_loading() -> None:
     )
 
 
-def show_unguarded_failure(backend: Backend, model_args: Any, lora_args: Any, seed: int | None, batch: dict) -> dict[str, str]:
+def show_unguarded_failure(
+    backend: Backend, model_args: Any, lora_args: Any, seed: int | None, batch: dict
+) -> dict[str, str]:
     """What goes wrong without the preset, shown on a throwaway copy under PEFT CAUSAL_LM."""
     from peft import LoraConfig, get_peft_model
 
@@ -139,7 +145,11 @@ def show_unguarded_failure(backend: Backend, model_args: Any, lora_args: Any, se
 
     plain = get_peft_model(
         backend.load_model(model_args, seed, False),
-        LoraConfig(task_type="CAUSAL_LM", r=lora_args.lora_r, target_modules=lora_target_regex(lora_args.lora_targets, backend.lora_targets)),
+        LoraConfig(
+            task_type="CAUSAL_LM",
+            r=lora_args.lora_r,
+            target_modules=lora_target_regex(lora_args.lora_targets, backend.lora_targets),
+        ),
     )
     model_class = type(plain.get_base_model()).__name__
     print(f"\n== Without kwarg_guard: PEFT CAUSAL_LM around {model_class} ==")
@@ -162,7 +172,11 @@ def show_unguarded_failure(backend: Backend, model_args: Any, lora_args: Any, se
         print(unguarded)
         batch = inputs
     # Raise mode, so the guard says who passed the keyword instead of fixing it.
-    strict = {"target": type(plain.get_base_model()), "on_unknown": "raise"} if backend.name == "legacy" else {"preset": backend.preset}
+    strict = (
+        {"target": type(plain.get_base_model()), "on_unknown": "raise"}
+        if backend.name == "legacy"
+        else {"preset": backend.preset}
+    )
     with patched(plain, **strict):
         try:
             plain(**batch, **misspelt)
@@ -181,8 +195,16 @@ def _save_merged(model: Any, tokenizer: Any, output_dir: Path) -> None:
     LOGGER.info("saved the merged model and its tokenizer to %s", output_dir / "merged")
 
 
-def _generate(backend: Backend, model: Any, tokenizer: Any, recipe_args: Any, model_args: Any, training_args: Any,
-              data: RunData, output_dir: Path) -> Any:
+def _generate(
+    backend: Backend,
+    model: Any,
+    tokenizer: Any,
+    recipe_args: Any,
+    model_args: Any,
+    training_args: Any,
+    data: RunData,
+    output_dir: Path,
+) -> Any:
     request = _generation_request(backend, recipe_args, model_args, training_args, data)
     result = backend.generate(model, tokenizer, request)
     decoder = None
@@ -190,7 +212,7 @@ def _generate(backend: Backend, model: Any, tokenizer: Any, recipe_args: Any, mo
         try:
             decoder = backend.audio_encoder(model_args)
             decoder.load()
-        except Exception as exc:  # noqa: BLE001 - decoding is optional; the codes are saved anyway
+        except Exception as exc:
             LOGGER.warning("not decoding the generated codes to WAV: %s", exc)
             decoder = None
     written = save_generation(result, output_dir, decoder)
@@ -199,7 +221,9 @@ def _generate(backend: Backend, model: Any, tokenizer: Any, recipe_args: Any, mo
     return result
 
 
-def _generation_request(backend: Backend, recipe_args: Any, model_args: Any, training_args: Any, data: RunData) -> GenerationRequest:
+def _generation_request(
+    backend: Backend, recipe_args: Any, model_args: Any, training_args: Any, data: RunData
+) -> GenerationRequest:
     """The sample's context: what the options say, else the first training utterance's."""
     import numpy as np
 
@@ -208,8 +232,12 @@ def _generation_request(backend: Backend, recipe_args: Any, model_args: Any, tra
     if recipe_args.generate_ref_audio:
         reference = Path(recipe_args.generate_ref_audio)
         if not reference.is_file() or not ref_text:
-            raise RecipeError("--generate_ref_audio needs an existing WAV or .npy file and --generate_ref_text, its transcript")
-        ref_codes = np.load(reference) if reference.suffix == ".npy" else backend.audio_encoder(model_args).encode(reference)
+            raise RecipeError(
+                "--generate_ref_audio needs an existing WAV or .npy file and --generate_ref_text, its transcript"
+            )
+        ref_codes = (
+            np.load(reference) if reference.suffix == ".npy" else backend.audio_encoder(model_args).encode(reference)
+        )
     elif first.ref_text and data.first_codes[1] is not None:
         ref_text, ref_codes = first.ref_text, data.first_codes[1]
     return GenerationRequest(

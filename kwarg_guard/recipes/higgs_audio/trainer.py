@@ -36,7 +36,7 @@ class _PartSums:
 
     def add(self, sums: LossSums) -> None:
         pieces = {"text_loss": (sums.text, sums.text_targets), "audio_loss": (sums.audio, sums.audio_targets)}
-        for index, (loss, count) in enumerate(zip(sums.per_codebook, sums.per_codebook_targets)):
+        for index, (loss, count) in enumerate(zip(sums.per_codebook, sums.per_codebook_targets, strict=False)):
             pieces[f"audio_loss_codebook_{index}"] = (loss, count)
         for name, (loss, count) in pieces.items():
             total = self.totals.setdefault(name, [0.0, 0.0])
@@ -49,11 +49,17 @@ class _PartSums:
         if not names:
             return {}
         summed = reduce(torch.tensor([self.totals[name] for name in names], dtype=torch.float64))
-        return {f"{prefix}{name}": round(float(loss / count), 6) for name, (loss, count) in zip(names, summed.tolist()) if count}
+        return {
+            f"{prefix}{name}": round(float(loss / count), 6)
+            for name, (loss, count) in zip(names, summed.tolist(), strict=False)
+            if count
+        }
 
 
 class HiggsAudioTrainer(Trainer):
-    def __init__(self, *args: Any, backend: Any, text_loss_weight: float = 1.0, audio_loss_weight: float = 1.0, **kwargs: Any):
+    def __init__(
+        self, *args: Any, backend: Any, text_loss_weight: float = 1.0, audio_loss_weight: float = 1.0, **kwargs: Any
+    ):
         super().__init__(*args, **kwargs)
         self.backend = backend
         self.text_loss_weight = text_loss_weight
@@ -64,7 +70,9 @@ class HiggsAudioTrainer(Trainer):
         self._train_parts = _PartSums()
         self._eval_parts = _PartSums()
 
-    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any) -> tuple[list, Targets]:
+    def get_batch_samples(
+        self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any
+    ) -> tuple[list, Targets]:
         """The micro-batches of one update, and the targets they hold on every rank."""
         batches = []
         for _ in range(num_batches):
@@ -82,9 +90,15 @@ class HiggsAudioTrainer(Trainer):
         # transformers 5 asks this of every evaluation batch: compute_loss counts a batch itself.
         return None
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         sums, outputs = self.backend.loss_sums(model, inputs)
-        targets = num_items_in_batch if isinstance(num_items_in_batch, Targets) else Targets(sums.text_targets, sums.audio_targets)
+        targets = (
+            num_items_in_batch
+            if isinstance(num_items_in_batch, Targets)
+            else Targets(sums.text_targets, sums.audio_targets)
+        )
         loss = normalized_loss(sums, targets, self.text_loss_weight, self.audio_loss_weight)
         (self._train_parts if model.training else self._eval_parts).add(sums)
         return (loss, outputs) if return_outputs else loss
@@ -109,7 +123,12 @@ class HiggsAudioTrainer(Trainer):
 
     def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
         lengths = getattr(self.train_dataset, "lengths", None)
-        grouping = getattr(self.args, "group_by_length", False) or getattr(self.args, "train_sampling_strategy", None) == "group_by_length"
+        grouping = (
+            getattr(self.args, "group_by_length", False)
+            or getattr(self.args, "train_sampling_strategy", None) == "group_by_length"
+        )
         if grouping and lengths is not None:
-            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=list(lengths))
+            return LengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=list(lengths)
+            )
         return super()._get_train_sampler(*args, **kwargs)
