@@ -1,6 +1,6 @@
 """kwarg_guard: stop ``forward() got an unexpected keyword argument`` at the forward itself.
 
-One rewrite of a call's keywords (remap, drop, refuse), behind three doors:
+One rewrite of a call's keywords (remap, drop, refuse), installed in one of three ways:
 
 * ``@kwarg_guard`` / ``kwarg_guard(SomeClass)`` — at definition time, for functions and classes;
 * ``with patched(model):`` — for one block, restored exactly on exit;

@@ -86,7 +86,8 @@ class Preset:
 
     @cached_property
     def rules(self) -> Rules:
-        """The preset's options as the ``Rules`` every door applies (checked on first use).
+        """The preset's options, validated, as ``guard``, ``patched`` and ``kwarg_guard`` apply them
+        (checked on first use).
 
         Raises:
             TypeError, ValueError: the options are malformed (see ``kwarg_guard``).

@@ -135,7 +135,7 @@ class RecipeArguments:
     llm_gradient_checkpointing: bool = field(
         default=False, metadata={"help": "checkpoint the LLM decoder layers (--gradient_checkpointing does the same)"}
     )
-    text_loss_weight: float = field(default=1.0, metadata={"help": "weight of the text cross-entropy (legacy backend)"})
+    text_loss_weight: float = field(default=1.0, metadata={"help": "weight of the text cross-entropy"})
     audio_loss_weight: float = field(default=1.0, metadata={"help": "weight of the audio cross-entropy"})
     generate_text: str | None = field(default=None, metadata={"help": "after training, generate this sentence"})
     generate_max_new_tokens: int | None = field(
