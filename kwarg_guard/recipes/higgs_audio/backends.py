@@ -76,6 +76,15 @@ class Backend:
         raise NotImplementedError
 
 
+def _text_tokenizer(model_args: Any) -> Any:
+    """The text tokenizer: the model's own unless another is named, at its pinned revision."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name_or_path or model_args.model_name_or_path, revision=model_args.tokenizer_revision
+    )
+
+
 class _Legacy(Backend):
     def config_and_tokenizer(self, model_args: Any, demo: bool) -> tuple[Any, Any]:
         if demo:
@@ -83,13 +92,9 @@ class _Legacy(Backend):
 
             return tiny_config(), tiny_tokenizer()
         from boson_multimodal.model.higgs_audio import HiggsAudioConfig
-        from transformers import AutoTokenizer
 
         config = HiggsAudioConfig.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
-        tokenizer = AutoTokenizer.from_pretrained(
-            model_args.tokenizer_name_or_path or model_args.model_name_or_path, revision=model_args.tokenizer_revision
-        )
-        return config, tokenizer
+        return config, _text_tokenizer(model_args)
 
     def code_shape(self, config: Any) -> tuple[int, int]:
         return config.audio_num_codebooks, config.audio_codebook_size
@@ -158,13 +163,10 @@ class _Native(Backend):
             from .tiny import tiny_native_config, tiny_tokenizer
 
             return tiny_native_config(), tiny_tokenizer()
-        from transformers import AutoConfig, AutoTokenizer
+        from transformers import AutoConfig
 
         config = AutoConfig.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
-        tokenizer = AutoTokenizer.from_pretrained(
-            model_args.tokenizer_name_or_path or model_args.model_name_or_path, revision=model_args.tokenizer_revision
-        )
-        return config, tokenizer
+        return config, _text_tokenizer(model_args)
 
     def code_shape(self, config: Any) -> tuple[int, int]:
         return config.num_codebooks, config.codebook_size - 2  # codebook_size counts the stream bos and eos
