@@ -42,7 +42,7 @@ class Built:
     guarded_call: Callable = None  # when the guarded run is not plain() again (Trainer cases)
 
 
-def _llama_config(**extra):
+def tiny_llama_config(**extra):
     from transformers import LlamaConfig
 
     return LlamaConfig(
@@ -98,7 +98,7 @@ def peft_headless(model_factory, task_type, targets, target_class, keyword_drop=
 def llama_causal():
     from transformers import LlamaModel
 
-    return peft_headless(lambda: LlamaModel(_llama_config()), "CAUSAL_LM", ["q_proj"], LlamaModel)()
+    return peft_headless(lambda: LlamaModel(tiny_llama_config()), "CAUSAL_LM", ["q_proj"], LlamaModel)()
 
 
 def gemma_causal():
@@ -239,7 +239,7 @@ def llama_token_type_ids():
     from transformers import LlamaModel
 
     torch.manual_seed(0)
-    model = LlamaModel(_llama_config()).eval()
+    model = LlamaModel(tiny_llama_config()).eval()
     return _injected_into_a_direct_call(model, {"token_type_ids": torch.zeros_like(_ids())}, _hidden)
 
 

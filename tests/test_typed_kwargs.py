@@ -202,19 +202,11 @@ class TestPostponedAnnotations:
 class TestTransformers5Decorators:
     @pytest.fixture
     def causal_lm(self):
-        from transformers import LlamaConfig, LlamaForCausalLM
+        from compat_cases import tiny_llama_config
+        from transformers import LlamaForCausalLM
 
         torch.manual_seed(0)
-        config = LlamaConfig(
-            vocab_size=64,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            pad_token_id=0,
-        )
-        return LlamaForCausalLM(config).eval()
+        return LlamaForCausalLM(tiny_llama_config()).eval()
 
     def test_generate_works_under_a_raise_mode_guard(self, causal_lm):
         ids = torch.randint(1, 64, (1, 5))
