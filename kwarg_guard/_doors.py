@@ -35,16 +35,21 @@ def _resolve(
     on_unknown: OnUnknown | None,
     target: Target,
     preset: str | None,
+    renames: bool = False,
 ) -> tuple[Rules, Target, Preset | None]:
     """Options (and a preset's defaults) -> ``(Rules, target, Preset | None)``."""
-    explicit = Rules.from_options(remap, drop, on_unknown)
+    explicit = Rules.from_options(remap, drop, on_unknown, renames=renames)
     if preset is None:
         return explicit, target, None
     chosen = get_preset(preset)
     base = chosen.rules
     remap_map = {**base.remap_map, **explicit.remap_map}
     rules = Rules.from_options(
-        remap_map, base.drop | explicit.drop, explicit.on_unknown or base.on_unknown, dict(base.unused_unless)
+        remap_map,
+        base.drop | explicit.drop,
+        explicit.on_unknown or base.on_unknown,
+        dict(base.unused_unless),
+        base.renames or renames,
     )
     return rules, (target if target is not None else chosen.target), chosen
 
@@ -72,6 +77,7 @@ def kwarg_guard(
     on_unknown: OnUnknown | None = None,
     preset: str | None = None,
     target: Target = None,
+    renames: bool = False,
 ) -> Guarded: ...
 @overload
 def kwarg_guard(
@@ -83,6 +89,7 @@ def kwarg_guard(
     on_unknown: OnUnknown | None = None,
     preset: str | None = None,
     target: Target = None,
+    renames: bool = False,
 ) -> Callable[[Guarded], Guarded]: ...
 def kwarg_guard(
     fn: Any = None,
@@ -93,11 +100,14 @@ def kwarg_guard(
     on_unknown: OnUnknown | None = None,
     preset: str | None = None,
     target: Target = None,
+    renames: bool = False,
 ) -> Any:
     """Guard a function, a method, a class's ``forward``, or (like ``guard``) a module.
 
     Bare ``@kwarg_guard`` drops keywords the function does not accept; with options it remaps,
-    drops or refuses them. A class is guarded in place for every instance and returned.
+    drops or refuses them; ``renames=True`` moves a keyword a library renamed (``cache`` /
+    ``past_key_values``, ``num_logits_to_keep`` / ``logits_to_keep`` ...) to the name the function
+    takes. A class is guarded in place for every instance and returned.
 
     >>> @kwarg_guard(remap={"labels": "label_ids"})
     ... def forward(input_ids, label_ids=None):
@@ -110,10 +120,12 @@ def kwarg_guard(
         TypeError: ``target`` given for a function or class (it selects modules inside a model).
     """
     if fn is None:
-        return lambda f: kwarg_guard(f, remap=remap, drop=drop, on_unknown=on_unknown, preset=preset, target=target)
+        return lambda f: kwarg_guard(
+            f, remap=remap, drop=drop, on_unknown=on_unknown, preset=preset, target=target, renames=renames
+        )
     if isinstance(fn, torch.nn.Module):
-        return guard(fn, remap=remap, drop=drop, on_unknown=on_unknown, preset=preset, target=target)
-    rules, _, _ = _resolve(remap, drop, on_unknown, None, preset)
+        return guard(fn, remap=remap, drop=drop, on_unknown=on_unknown, preset=preset, target=target, renames=renames)
+    rules, _, _ = _resolve(remap, drop, on_unknown, None, preset, renames)
     if target is not None:
         raise TypeError("target selects modules inside a model; for a function or class leave it out")
     if isinstance(fn, type):
@@ -159,10 +171,11 @@ class patched:
         on_unknown: OnUnknown | None = None,
         target: Target = None,
         preset: str | None = None,
+        renames: bool = False,
     ) -> None:
         check_module(model, "patched")
         self.model = model
-        self._rules, self._target, self._preset = _resolve(remap, drop, on_unknown, target, preset)
+        self._rules, self._target, self._preset = _resolve(remap, drop, on_unknown, target, preset, renames)
         self._layer: Layer | None = None
         self._modules: tuple[torch.nn.Module, ...] = ()
 
@@ -196,6 +209,7 @@ def guard(
     on_unknown: OnUnknown | None = None,
     target: Target = None,
     preset: str | None = None,
+    renames: bool = False,
 ) -> Model:
     """Guard ``model`` (or the modules ``target`` picks) until ``unguard``; return ``model``.
 
@@ -214,7 +228,7 @@ def guard(
         TypeError, LookupError, ValueError: as for ``patched``; nothing is patched then.
     """
     check_module(model, "guard")
-    rules, target, chosen = _resolve(remap, drop, on_unknown, target, preset)
+    rules, target, chosen = _resolve(remap, drop, on_unknown, target, preset, renames)
     modules = _targets(model, "guard", target, chosen, rules)
     if all(any(layer.kind == "guard" and layer.rules == rules for layer in layers_of(m)) for m in modules):
         return model

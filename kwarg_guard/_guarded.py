@@ -136,7 +136,7 @@ def module_entries(active: Active) -> dict[str, Any]:
 def _guarded_call(owner: Any, /, *args: Any, **kwargs: Any) -> Any:
     # The hot path, kept to what a hand-written filter does: one set test, and for a keyword set
     # seen before, deletions from this call's own kwargs dict (a fresh dict nobody else holds).
-    # Anything else (first sight, remaps, warnings) goes to the Rewrite.
+    # Anything else (first sight, remaps, a warning due) goes to the Rewrite.
     fits = owner._kwarg_guard_fits  # read as an attribute, not a method: 3.11 specializes only that
     if fits(kwargs):
         return owner._kwarg_guard_call(*args, **kwargs)
@@ -148,6 +148,12 @@ def _guarded_call(owner: Any, /, *args: Any, **kwargs: Any) -> Any:
             args, kwargs = active.rewrite(args, kwargs)
             return active.call(*args, **kwargs)
         active.recent = plan
+    for name in plan.watch:
+        # A stray not yet warned about: None carries nothing to warn about and stays on this
+        # path; a value goes to the Rewrite, which warns once and stops watching it.
+        if kwargs[name] is not None:
+            args, kwargs = active.rewrite(args, kwargs)
+            return active.call(*args, **kwargs)
     next(plan.calls)
     for name in plan.drop:
         del kwargs[name]

@@ -1,10 +1,12 @@
 """The rewrite of one call's keywords: the single mechanism behind every door.
 
 A ``Rewrite`` is compiled once per (forward, rules). Calls whose keywords all plainly pass never
-reach it: the guarded callable asks ``fits(kwargs)`` and calls straight through. Everything else
-lands in ``Rewrite.__call__``, which asks ``decide`` and caches a plan per keyword set, so the
-stack walk, logging and error text are paid only on first sight. A keyword set that carries a
-remap source is decided again on every call, because its outcome depends on the values.
+reach it: the guarded callable asks ``fits(kwargs)`` and calls straight through. A keyword set
+seen before is applied by the guarded callable from its cached plan, at the cost of a
+hand-written filter, whatever the mode. Everything else lands in ``Rewrite.__call__``: first
+sight (``decide``, the stack walk, logging, error text), a warning that is due, and keyword sets
+that carry a remap source, which are decided again on every call because their outcome depends
+on the values.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from ._decision import Action, Decision, apply, decide
 from ._ledger import LOGGER, Ledger, value_kind
 from ._origin import Origin, find_origin, user_stacklevel
-from ._rules import Rules, close_matches
+from ._rules import Rules
 from ._signature import Accepted
 from .errors import UnexpectedKeywordError, UnexpectedKeywordWarning
 
@@ -31,10 +33,11 @@ _MAX_PLANS = 256
 
 
 class Plan:
-    """What to do with one exact keyword set when no value can change the outcome.
+    """What to do with one exact keyword set.
 
-    A plan with nothing left to watch is *simple*: the guarded callable applies it itself,
-    deleting ``drop`` from the call's own kwargs dict.
+    A plan that is not ``per_call`` is *simple*: the guarded callable applies it itself,
+    deleting ``drop`` from the call's own kwargs dict, and hands a call to the ``Rewrite`` only
+    when a watched stray carries a value (a warning is due).
     """
 
     __slots__ = ("calls", "drop", "names", "origins", "per_call", "watch")
@@ -49,13 +52,14 @@ class Plan:
 
     @property
     def simple(self) -> bool:
-        return not self.per_call and not self.watch
+        return not self.per_call
 
 
 class Rewrite:
     """Rewrites the keywords of calls to one forward under one merged ``Rules``."""
 
     def __init__(self, accepted: Accepted, rules: Rules, ledger: Ledger):
+        rules = rules.for_forward(accepted)
         rules.check_against(accepted)
         self.accepted = accepted
         self.rules = rules
@@ -179,8 +183,6 @@ class Rewrite:
                 self.ledger.note(self.accepted.forward, name, stray, None, kwargs[name], origin, plan.calls)
                 self._warn(name, kwargs[name], origin)
         plan.watch = tuple(n for n in plan.watch if not self.ledger.has_warned(self.accepted.forward, n))
-        if plan.simple and len(self.simple_plans) < _MAX_PLANS:
-            self.simple_plans[tuple(kwargs)] = plan
 
     def _warn(self, name: str, value: Any, origin: Origin | None = None) -> None:
         forward = self.accepted.forward
@@ -190,7 +192,7 @@ class Rewrite:
         warnings.warn(
             f"{name!r} carried a {value_kind(value)} value and {fate} {forward}(); passed by "
             f"{origin or find_origin(name)}. If the model should receive it, remap it to a parameter it "
-            f"takes{close_matches(name, self.accepted.known)}; to drop it silently, add it to drop.",
+            f"takes{self.accepted.hint(name)}; to drop it silently, add it to drop.",
             UnexpectedKeywordWarning,
             stacklevel=user_stacklevel(),
         )
@@ -201,10 +203,13 @@ class Rewrite:
                 raise self.unexpected(name, origin(name) if origin is not None else None)
 
     def unexpected(self, name: str, origin: Origin | None) -> UnexpectedKeywordError:
-        hint = close_matches(name, self.accepted.known)
+        hint = self.accepted.hint(name)
         where = f"; it was passed by {origin}" if origin is not None else ""
         fate = " (its **kwargs would ignore it)" if self.accepted.var_keyword else ""
-        fix = f"remap={{{name!r}: {hint.split(chr(39))[1]!r}}}" if hint else f"drop=[{name!r}]"
+        suggested = self.accepted.suggestions(name)
+        fix = f"remap={{{name!r}: {suggested[0]!r}}}" if suggested else f"drop=[{name!r}]"
+        if suggested and self.accepted.is_rename(name, suggested[0]):
+            fix = f"renames=True (or {fix})"
         return UnexpectedKeywordError(
             f"{self.accepted.forward}() got an unexpected keyword argument {name!r}{fate}{hint}{where}. "
             f'To let it through, guard with {fix} or on_unknown="drop"'

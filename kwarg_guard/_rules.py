@@ -6,14 +6,15 @@ A ``Rules`` value is immutable and picklable: it travels with a guarded model th
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
+from ._renames import renames_for
 from ._signature import Accepted
 
-__all__ = ["DEFAULT_ON_UNKNOWN", "ON_UNKNOWN", "OnUnknown", "Rules", "close_matches", "merge_rules"]
+__all__ = ["DEFAULT_ON_UNKNOWN", "ON_UNKNOWN", "OnUnknown", "Rules", "merge_rules"]
 
 OnUnknown = Literal["drop", "warn", "raise"]
 
@@ -35,6 +36,9 @@ class Rules:
             missing, the forward takes ``keyword`` but ignores it; the guard reports it as ignored.
         on_unknown: ``"drop"``, ``"warn"`` or ``"raise"`` for keywords the forward does not take;
             ``None`` means "not chosen here" (merged layers fall back to ``"warn"``).
+        renames: apply the known renames (``cache`` / ``past_key_values``, ``num_logits_to_keep``
+            / ``logits_to_keep`` ...) in whichever direction each forward needs: a keyword whose
+            other name the forward takes moves to that name.
     """
 
     # ((source, target), ...) sorted, so equal options give equal Rules whatever their order, and a
@@ -46,6 +50,7 @@ class Rules:
     # ((keyword, attribute), ...): the forward takes the keyword but the model ignores it unless
     # the module's attribute is set (a ``labels`` with no text head); sorted, like remap.
     unused_unless: tuple[tuple[str, str], ...] = ()
+    renames: bool = False
 
     @classmethod
     def from_options(
@@ -54,6 +59,7 @@ class Rules:
         drop: Iterable[str] | None = None,
         on_unknown: str | None = None,
         unused_unless: Mapping[str, str] | None = None,
+        renames: bool = False,
     ) -> Rules:
         """Check user-facing options and build ``Rules``.
 
@@ -61,7 +67,11 @@ class Rules:
             TypeError: an option has the wrong type (``drop="labels"`` instead of a list).
             ValueError: an unknown ``on_unknown``, or a remap cycle, chain or self-map.
         """
-        return cls(_check_remap(remap), _check_drop(drop), _check_on_unknown(on_unknown), _check_unused(unused_unless))
+        if not isinstance(renames, bool):
+            raise TypeError(f"renames takes True or False, not {renames!r}")
+        return cls(
+            _check_remap(remap), _check_drop(drop), _check_on_unknown(on_unknown), _check_unused(unused_unless), renames
+        )
 
     @property
     def remap_map(self) -> dict[str, str]:
@@ -71,6 +81,19 @@ class Rules:
     def mode(self) -> OnUnknown:
         """The ``on_unknown`` in force: ``"warn"`` unless a layer chose otherwise."""
         return self.on_unknown or DEFAULT_ON_UNKNOWN
+
+    def for_forward(self, accepted: Accepted) -> Rules:
+        """These rules with the known renames that ``accepted`` needs added to ``remap``.
+
+        An explicit remap or drop of a name wins over a rename of it.
+        """
+        if not self.renames:
+            return self
+        remap = self.remap_map
+        for source, target in renames_for(accepted.known, accepted.renames).items():
+            if source not in remap and source not in self.drop and target not in remap:
+                remap[source] = target
+        return dataclasses.replace(self, remap=tuple(sorted(remap.items())))
 
     def check_against(self, accepted: Accepted) -> None:
         """Fail at patch time, not at the first step, when a remap cannot land.
@@ -85,7 +108,7 @@ class Rules:
                     f"take {target!r} out of drop or out of remap"
                 )
             if not accepted.accepts(target):
-                hint = close_matches(target, accepted.known)
+                hint = accepted.hint(target)
                 raise ValueError(
                     f"remap sends {source!r} to {target!r}, but {accepted.forward}() does not accept "
                     f"{target!r}{hint}; accepted keywords: {', '.join(sorted(accepted.known)) or 'none'}"
@@ -105,8 +128,10 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
     drop: set[str] = set()
     modes: list[OnUnknown] = []
     unused: set[tuple[str, str]] = set()
+    renames = False
     for rules in layers:
         unused.update(rules.unused_unless)
+        renames = renames or rules.renames
         for source, target in rules.remap:
             if remap.setdefault(source, target) != target:
                 raise ValueError(
@@ -117,31 +142,7 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
             modes.append(rules.on_unknown)
     _check_no_chain(remap)
     strictest = max(modes, key=ON_UNKNOWN.index) if modes else None
-    return Rules(tuple(sorted(remap.items())), frozenset(drop), strictest, tuple(sorted(unused)))
-
-
-def close_matches(name: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` or an empty string.
-
-    A candidate is close when it is spelt alike (``audio_label`` / ``audio_labels``) or made of
-    the same words in another order (``label_audio_ids`` / ``audio_labels``).
-    """
-    scored = sorted(
-        ((max(difflib.SequenceMatcher(None, name, c).ratio(), _same_words(name, c)), c) for c in set(candidates)),
-        key=lambda pair: (-pair[0], pair[1]),
-    )
-    matches = [candidate for score, candidate in scored if score >= 0.6][:3]
-    if not matches:
-        return ""
-    return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
-
-
-def _same_words(first: str, second: str) -> float:
-    def words(name: str) -> set[str]:
-        return {word.rstrip("s") for word in name.lower().split("_") if word}
-
-    a, b = words(first), words(second)
-    return len(a & b) / len(a | b) if a | b else 0.0
+    return Rules(tuple(sorted(remap.items())), frozenset(drop), strictest, tuple(sorted(unused)), renames)
 
 
 def _check_remap(remap: object) -> tuple[tuple[str, str], ...]:

@@ -2,10 +2,17 @@
 
 The signature is read through ``__wrapped__`` chains (``inspect.signature`` follows them), so a
 forward already wrapped by accelerate, ``functools.wraps`` or kwarg_guard itself is judged by the
-function that finally runs. Two things the signature alone does not say are read as well:
+function that finally runs. What the signature alone does not say is read as well:
 
 * keywords a decorator in the chain consumes before the inner forward sees them
-  (transformers 5's ``@can_return_tuple`` pops ``return_dict``): they are accepted;
+  (transformers 5's ``@can_return_tuple`` and ``@capture_outputs`` pop ``return_dict``): they are
+  accepted, whether the decorator names them with a literal or through a closure variable
+  (``@deprecate_kwarg("past_key_values", new_name="cache")``), and a decorator that moves a
+  keyword to another name (``kwargs[new] = kwargs.pop(old)``) publishes a rename;
+* what transformers documents for every model forward with ``**kwargs`` (``return_dict``,
+  ``output_attentions``, ``output_hidden_states`` and the ``TransformersKwargs`` keys): accepted;
+* a ``**loss_kwargs`` (transformers 4.46) only feeds the model's loss function: it declares that
+  function's keyword parameters, like a typed ``**kwargs`` declares its keys;
 * postponed annotations (``from __future__ import annotations``): ``**kwargs: Unpack[TD]`` arrives
   as a string and is resolved, without running arbitrary code, in the forward's own module.
 """
@@ -18,11 +25,14 @@ import dis
 import inspect
 import logging
 import os
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._renames import siblings
+from ._spelling import close_matches
 from ._wrapped import innermost_function, wrapper_chain
 
 __all__ = ["Accepted", "accepted_keywords", "qualified_name"]
@@ -45,6 +55,13 @@ _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEY
 _POSITIONAL_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _DICT_READS = frozenset({"pop", "get", "setdefault", "__getitem__", "__contains__"})
+# Instructions that only set up a call or pad the bytecode: skipped when matching read patterns.
+_FILLER = frozenset({"PUSH_NULL", "PRECALL", "NOP", "CACHE", "KW_NAMES", "COPY_FREE_VARS", "RESUME"})
+_MAPPING_LOADS = ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE")
+# transformers documents these for every model forward (``ModelOutput`` and the
+# ``TransformersKwargs`` docstring); a forward with ``**kwargs`` hands them to decorators or
+# submodules that read them.
+_TRANSFORMERS_MODEL_KEYWORDS = frozenset({"return_dict", "output_attentions", "output_hidden_states"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,8 @@ class Accepted:
             TypedDict's keys; ``None`` for a plain ``**kwargs`` or none at all.
         consumed: keywords a decorator around the forward takes out before the forward runs.
         unused: parameters this model takes but ignores (see ``Rules.unused_unless``).
+        renames: ``(old, new)`` pairs a decorator around the forward applies (transformers'
+            ``deprecate_kwarg``); they join the known renames for this forward.
     """
 
     forward: str
@@ -70,6 +89,7 @@ class Accepted:
     declared: frozenset[str] | None = None
     consumed: frozenset[str] = frozenset()
     unused: frozenset[str] = frozenset()
+    renames: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def takes_anything(self) -> bool:
@@ -84,6 +104,21 @@ class Accepted:
     def accepts(self, name: str) -> bool:
         """True when passing ``name`` cannot raise and is declared to be used."""
         return self.takes_anything or name in self.known
+
+    def suggestions(self, name: str) -> tuple[str, ...]:
+        """What ``name`` was probably meant as, best first: a keyword this forward takes that
+        ``name`` is a known rename of, then keywords spelt alike or made of the same words."""
+        renamed = sorted(siblings(name, self.renames) & self.known)
+        return (*renamed, *(match for match in close_matches(name, self.known) if match not in renamed))[:3]
+
+    def is_rename(self, name: str, other: str) -> bool:
+        """True when a library renamed ``name`` to ``other`` or back (``renames=True`` applies it)."""
+        return other in siblings(name, self.renames)
+
+    def hint(self, name: str) -> str:
+        """`` (did you mean 'x'?)`` from ``suggestions``, or an empty string."""
+        found = self.suggestions(name)
+        return " (did you mean " + " or ".join(map(repr, found)) + "?)" if found else ""
 
 
 def qualified_name(fn: Any) -> str:
@@ -118,8 +153,55 @@ def accepted_keywords(fn: Any) -> Accepted:
     declared = None
     if var_keyword is not None:
         declared = _typed_kwargs_keys(var_keyword.annotation, fn, name)
-    consumed = frozenset(_consumed_by_decorators(fn)) - named
-    return Accepted(name, frozenset(named), tuple(positional), var_keyword is not None, declared, consumed)
+        if declared is None and var_keyword.name == "loss_kwargs":
+            declared = _loss_function_keywords(fn)
+    consumed, renames = _read_by_decorators(fn)
+    if var_keyword is not None and _is_transformers_model(getattr(fn, "__self__", None)):
+        consumed |= _TRANSFORMERS_MODEL_KEYWORDS | _transformers_kwargs_keys()
+    return Accepted(
+        name,
+        frozenset(named),
+        tuple(positional),
+        var_keyword is not None,
+        declared,
+        frozenset(consumed) - named,
+        renames=frozenset(renames),
+    )
+
+
+def _is_transformers_model(owner: Any) -> bool:
+    # By name, so that nothing is imported: a model of a library that is not loaded never matches.
+    return any(
+        cls.__name__ == "PreTrainedModel" and cls.__module__.startswith("transformers.") for cls in type(owner).__mro__
+    )
+
+
+def _transformers_kwargs_keys() -> frozenset[str]:
+    generic = sys.modules.get("transformers.utils.generic")
+    typed_dict = getattr(generic, "TransformersKwargs", None)
+    if typed_dict is None:
+        return frozenset()
+    return _typed_dict_keys(typed_dict)
+
+
+def _loss_function_keywords(fn: Any) -> frozenset[str] | None:
+    """The keyword parameters of the loss function a ``**loss_kwargs`` feeds (``None``: unknown).
+
+    transformers 4.46's causal LMs end ``forward`` with ``self.loss_function(logits, labels,
+    vocab_size, **loss_kwargs)``; the loss takes ``num_items_in_batch`` and ``ignore_index`` by
+    keyword and swallows the rest in a ``**kwargs`` of its own, unused.
+    """
+    owner: Any = getattr(fn, "__self__", None)
+    if not _is_transformers_model(owner):
+        return None
+    try:
+        loss = owner.loss_function
+        parameters = inspect.signature(loss).parameters.values()
+    except Exception:  # a model whose loss cannot be looked up: judged as a plain **kwargs
+        return None
+    return frozenset(
+        p.name for p in parameters if p.kind in _KEYWORD_KINDS and p.default is not inspect.Parameter.empty
+    )
 
 
 def _typed_kwargs_keys(annotation: Any, fn: Any, forward: str) -> frozenset[str] | None:
@@ -138,6 +220,10 @@ def _typed_kwargs_keys(annotation: Any, fn: Any, forward: str) -> frozenset[str]
         typed_dict = _resolve(text, fn, forward)
     if not any(is_typeddict(typed_dict) for is_typeddict in _IS_TYPEDDICT):
         return None
+    return _typed_dict_keys(typed_dict)
+
+
+def _typed_dict_keys(typed_dict: Any) -> frozenset[str]:
     keys: set[str] = set()
     for cls in getattr(typed_dict, "__mro__", (typed_dict,)):
         keys.update(getattr(cls, "__annotations__", {}))
@@ -186,14 +272,17 @@ def _evaluate(node: ast.expr, namespace: dict[str, Any]) -> Any:
     raise ValueError(f"{ast.unparse(node)!r} is not a plain type expression")
 
 
-def _consumed_by_decorators(fn: Any) -> set[str]:
-    """Keywords the decorators above the signature's function take for themselves.
+def _read_by_decorators(fn: Any) -> tuple[set[str], set[tuple[str, str]]]:
+    """Keywords the decorators above the signature's function take for themselves, and the
+    renames they apply.
 
     A decorator consumes a keyword when it declares it keyword-only, or reads it from its own
-    ``**kwargs`` with a literal name (``kwargs.pop("return_dict", ...)``, ``kwargs.get(...)``,
-    ``kwargs["..."]``, ``"..." in kwargs``).
+    ``**kwargs`` (``kwargs.pop(name, ...)``, ``kwargs.get(name)``, ``kwargs[name]``,
+    ``name in kwargs``) with a name that is a literal or a closure variable holding a string
+    (``deprecate_kwarg``'s ``old_name``). ``kwargs[new] = kwargs.pop(old)`` is a rename.
     """
     consumed: set[str] = set()
+    renames: set[tuple[str, str]] = set()
     levels = list(wrapper_chain(fn))
     for level in levels[:-1]:  # the last level is the forward itself
         if hasattr(level, "__signature__"):
@@ -204,8 +293,10 @@ def _consumed_by_decorators(fn: Any) -> set[str]:
             continue
         consumed.update(_keyword_only_parameters(code))
         if code.co_flags & inspect.CO_VARKEYWORDS:
-            consumed.update(_literal_reads(code, _var_keyword_name(code)))
-    return consumed
+            reads, moves = _mapping_reads(function, _var_keyword_name(code))
+            consumed.update(reads)
+            renames.update(moves)
+    return consumed, renames
 
 
 def _keyword_only_parameters(code: Any) -> tuple[str, ...]:
@@ -218,30 +309,69 @@ def _var_keyword_name(code: Any) -> str:
     return code.co_varnames[index]
 
 
-def _literal_reads(code: Any, mapping: str) -> set[str]:
-    """Literal keys read from the local ``mapping`` in ``code`` (see ``_consumed_by_decorators``)."""
-    found = set()
-    instructions = [i for i in dis.get_instructions(code) if i.opname not in ("PUSH_NULL", "PRECALL", "NOP")]
+def _mapping_reads(function: Any, mapping: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """Keys read from the local ``mapping`` in ``function``, and ``(popped, stored)`` renames.
+
+    ``mapping`` is a fast local, or a cell when a nested function or comprehension also uses it
+    (then every read of it is a ``LOAD_DEREF``).
+    """
+    code = function.__code__
+    strings = _closure_strings(function)
+    found: set[str] = set()
+    renames: set[tuple[str, str]] = set()
+    instructions = [i for i in dis.get_instructions(code) if i.opname not in _FILLER]
+
+    def key(instruction: dis.Instruction) -> str | None:
+        if instruction.opname == "LOAD_CONST":
+            value = instruction.argval
+        elif instruction.opname == "LOAD_DEREF":
+            value = strings.get(instruction.argval)
+        else:
+            return None
+        return value if isinstance(value, str) and value.isidentifier() else None
+
+    def loads_mapping(instruction: dis.Instruction) -> bool:
+        return instruction.opname.startswith(_MAPPING_LOADS) and instruction.argval == mapping
+
     for index, instruction in enumerate(instructions):
         following = instructions[index + 1 : index + 3]
         if len(following) < 2:
             continue
         first, second = following
-        if _loads(instruction, mapping):
-            if first.opname in ("LOAD_METHOD", "LOAD_ATTR") and first.argval in _DICT_READS and _is_name(second):
-                found.add(second.argval)
-            elif _is_name(first) and second.opname == "BINARY_SUBSCR":
-                found.add(first.argval)
-        elif _is_name(instruction) and _loads(first, mapping) and second.opname == "CONTAINS_OP":
-            found.add(instruction.argval)
-    return found
+        if loads_mapping(instruction):
+            if first.opname in ("LOAD_METHOD", "LOAD_ATTR") and first.argval in _DICT_READS and key(second):
+                found.add(key(second))  # type: ignore[arg-type]
+                stored = _stored_after_pop(instructions[index + 3 : index + 7], loads_mapping, key)
+                if first.argval == "pop" and stored is not None:
+                    renames.add((key(second), stored))  # type: ignore[arg-type]
+            elif key(first) and second.opname == "BINARY_SUBSCR":
+                found.add(key(first))  # type: ignore[arg-type]
+        elif key(instruction) and loads_mapping(first) and second.opname == "CONTAINS_OP":
+            found.add(key(instruction))  # type: ignore[arg-type]
+    return found, renames
 
 
-def _loads(instruction: dis.Instruction, name: str) -> bool:
-    return instruction.opname.startswith("LOAD_FAST") and instruction.argval == name
+def _stored_after_pop(
+    after: list[dis.Instruction],
+    loads_mapping: Callable[[dis.Instruction], bool],
+    key: Callable[[dis.Instruction], str | None],
+) -> str | None:
+    """For ``mapping[new] = mapping.pop(old)``: ``new``, read from what follows the ``pop`` call."""
+    names = [i.opname for i in after]
+    if len(after) == 4 and names[0] == "CALL" and loads_mapping(after[1]) and names[3] == "STORE_SUBSCR":
+        return key(after[2])
+    return None
 
 
-def _is_name(instruction: dis.Instruction) -> bool:
-    return (
-        instruction.opname == "LOAD_CONST" and isinstance(instruction.argval, str) and instruction.argval.isidentifier()
-    )
+def _closure_strings(function: Any) -> dict[str, str]:
+    """The free variables of ``function`` that hold strings (a decorator factory's arguments)."""
+    cells = getattr(function, "__closure__", None) or ()
+    values = {}
+    for name, cell in zip(function.__code__.co_freevars, cells, strict=False):
+        try:
+            content = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(content, str):
+            values[name] = content
+    return values

@@ -108,8 +108,10 @@ def find_targets(
 
     Args:
         changes_keywords: the rules remap or drop something. Without it and without ``target``, a
-            guard on a wrapper whose forward takes a plain ``**kwargs`` would change nothing:
-            refused, naming the modules inside it that could fail.
+            guard on a pure pass-through wrapper (``forward(self, *args, **kwargs)`` and nothing
+            else) would change nothing: refused, naming the modules inside it that could fail. A
+            forward that names parameters beside its ``**kwargs`` (a causal LM whose
+            ``**kwargs`` feed the loss) is a model, not a pass-through: it is guarded.
 
     Raises:
         TypeError: ``target`` is not a class, tuple of classes, string or predicate.
@@ -118,7 +120,7 @@ def find_targets(
     """
     if target is None:
         landing = unwrap_containers(root)
-        if not changes_keywords and accepted_keywords(class_forward(landing)).takes_anything:
+        if not changes_keywords and _passes_everything_on(landing):
             candidates = _named_forwards_inside(landing)
             if candidates:
                 raise ValueError(
@@ -138,6 +140,11 @@ def find_targets(
             f"its module classes are: {', '.join(sorted({type(m).__name__ for m in root.modules()})[:20])}"
         )
     return found
+
+
+def _passes_everything_on(module: torch.nn.Module) -> bool:
+    accepted = accepted_keywords(class_forward(module))
+    return accepted.takes_anything and not accepted.named
 
 
 def _named_forwards_inside(wrapper: torch.nn.Module) -> list[str]:

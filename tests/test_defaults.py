@@ -48,14 +48,30 @@ class TestBareGuardLandsWhereTheKeywordFails:
         unguard(peft_model)
         assert "forward" not in vars(peft_model.get_base_model())
 
-    def test_a_bare_guard_on_an_unknown_wrapper_is_refused_with_the_target_to_pass(self, labeled):
-        wrapper = Outer(labeled)
+    def test_a_bare_guard_on_a_pure_pass_through_is_refused_with_the_target_to_pass(self, labeled):
+        class Passing(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, *args, **kwargs):
+                return self.inner(*args, **kwargs)
+
+        wrapper = Passing(labeled)
         before = vars(labeled).copy()
-        with pytest.raises(ValueError, match=r"guard\(Outer\) would change nothing.*target='Labeled'"):
+        with pytest.raises(ValueError, match=r"guard\(Passing\) would change nothing.*target='Labeled'"):
             guard(wrapper)
-        with pytest.raises(ValueError, match=r"patched\(Outer\) would change nothing.*target='Labeled'"):
+        with pytest.raises(ValueError, match=r"patched\(Passing\) would change nothing.*target='Labeled'"):
             patched(wrapper).__enter__()
         assert vars(labeled) == before and "forward" not in vars(wrapper)
+
+    def test_a_forward_with_named_parameters_beside_its_kwargs_is_guarded_not_refused(self, labeled):
+        # A causal LM's forward(input_ids, ..., **loss_kwargs) is a model, not a pass-through.
+        wrapper = Outer(labeled)
+        with patched(wrapper):
+            assert "forward" in vars(wrapper) and "forward" not in vars(labeled)
+        guard(wrapper, on_unknown="raise")
+        assert "forward" in vars(wrapper) and "forward" not in vars(labeled)
 
     def test_a_remap_or_drop_on_a_wrapper_is_not_refused(self, labeled, x):
         class Passing(torch.nn.Module):

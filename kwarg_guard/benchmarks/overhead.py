@@ -10,9 +10,12 @@ are the cost of the call machinery alone:
 * floor     — a minimal closure on the instance: one set test and a dict filter;
 * guard     — ``kwarg_guard.guard(module)``.
 
-Two forwards: one that names its parameters (``x, y``), where the guard drops the stray ``z``
-as the default guard does, and one that takes ``x, **kwargs``, where ``z`` is in ``drop``. Two
-paths each: nothing to drop (``x, y``) and something to drop (``x, y, z``). Two ways to call:
+Three guards: on a forward that names its parameters (``x, y``), ``guard(module)`` in the
+default mode (``on_unknown="warn"``: the stray ``z`` is dropped, with one warning the first time
+it carries a value) and ``guard(module, on_unknown="drop")``; on a forward that takes
+``x, **kwargs``, ``guard(module, drop=["z"])``. Three paths each: nothing to drop (``x, y``),
+something to drop (``x, y, z=1``, after its one warning) and something to drop that carries
+``None`` (``x, y, z=None``: PEFT's ``labels=None`` on every step). Two ways to call:
 ``module(...)`` and ``module.forward(...)``.
 
 Shared machines drift: a variant timed after another can look slower only because the machine
@@ -76,13 +79,13 @@ def _floor(module: torch.nn.Module, passes: Callable[[Any], bool], keep: Callabl
 
 
 def variants(forward: str) -> dict[str, torch.nn.Module]:
-    """The four variants for the ``"named"`` or the ``"**kwargs"`` forward."""
-    cls = Named if forward == "named" else Open
+    """The four variants for one of ``FORWARDS``."""
+    cls = Open if forward == "**kwargs" else Named
     bare, hooked, floored, guarded = cls(), cls(), cls(), cls()
-    if forward == "named":
+    if cls is Named:
         hooked.register_forward_pre_hook(_named_prehook, with_kwargs=True)
         _floor(floored, NAMED.issuperset, NAMED.__contains__)
-        guard(guarded)
+        guard(guarded, on_unknown="drop" if forward == "named, drop mode" else None)
     else:
         hooked.register_forward_pre_hook(_open_prehook, with_kwargs=True)
         _floor(floored, DROPPED.isdisjoint, lambda k: k not in DROPPED)
@@ -90,9 +93,13 @@ def variants(forward: str) -> dict[str, torch.nn.Module]:
     return {"bare": bare, "pre-hook": hooked, "floor": floored, "guard": guarded}
 
 
-FORWARDS = ("named", "**kwargs")
+FORWARDS = ("named, default mode", "named, drop mode", "**kwargs")
 CALLS = {"module(...)": "m({})", "module.forward(...)": "m.forward({})"}
-PATHS = {"nothing to drop": "x=a, y=a", "something to drop": "x=a, y=a, z=a"}
+PATHS = {
+    "nothing to drop": "x=a, y=a",
+    "something to drop": "x=a, y=a, z=a",
+    "something to drop, None": "x=a, y=a, z=None",
+}
 
 
 def _cases() -> list[tuple[str, str, str]]:
@@ -105,6 +112,7 @@ def measure(rounds: int, number: int) -> dict[tuple[str, str, str], dict[str, li
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the default guard warns once about the stray z
         for forward in FORWARDS:  # first sight of each keyword set happens once, outside the timing
+            modules[forward]["guard"](x=1, y=1, z=None)
             modules[forward]["guard"](x=1, y=1, z=1)
     results: dict[tuple[str, str, str], dict[str, list[float]]] = {}
     cases = _cases()

@@ -1,0 +1,161 @@
+"""Keywords a decorator around a forward reads for itself, however it names them.
+
+transformers 5 wraps model forwards in decorators that pop keywords out of ``**kwargs`` before
+the forward runs: ``@capture_outputs`` pops ``return_dict`` from a ``kwargs`` that a comprehension
+also uses (so every read of it is a closure-cell load), and ``@deprecate_kwarg(old, new_name=new)``
+reads the old name from a closure variable. A guard in raise mode must accept them all.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from conftest import only_transformers_4, only_transformers_5
+
+from kwarg_guard import guard
+from kwarg_guard._signature import accepted_keywords
+
+
+def pops_from_a_cell(func):
+    """Like ``@capture_outputs``: ``kwargs`` is a cell because the comprehension reads it too."""
+
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        return_dict = kwargs.pop("return_dict", True)
+        flags = {name: kwargs.get(name) for name in ("output_attentions",)}
+        output = func(self, *args, **kwargs)
+        return output if return_dict and flags is not None else (output,)
+
+    return wrapper
+
+
+def renames_keyword(old_name, new_name):
+    """Like ``@deprecate_kwarg(old_name, new_name=new_name)``: the names live in closure variables."""
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapped(*args, **kwargs):
+            if old_name in kwargs and new_name not in kwargs:
+                kwargs[new_name] = kwargs.pop(old_name)
+            return func(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+class Decorated(torch.nn.Module):
+    @pops_from_a_cell
+    @renames_keyword("past_key_values", "cache")
+    def forward(self, x, cache=None, output_attentions=None):
+        return x if cache is None else x + cache
+
+
+class TestDecoratorReads:
+    def test_a_keyword_popped_from_a_closure_cell_is_accepted(self):
+        accepted = accepted_keywords(Decorated().forward)
+        assert "return_dict" in accepted.consumed
+
+    def test_a_keyword_named_by_a_closure_variable_is_accepted(self):
+        accepted = accepted_keywords(Decorated().forward)
+        assert "past_key_values" in accepted.consumed
+
+    def test_a_pop_stored_under_another_name_is_a_rename(self):
+        assert ("past_key_values", "cache") in accepted_keywords(Decorated().forward).renames
+
+    def test_raise_mode_passes_both_to_the_decorators(self):
+        model = guard(Decorated(), on_unknown="raise")
+        assert model(1, past_key_values=2, return_dict=False) == (3,)
+
+
+@only_transformers_5
+class TestTransformers5ModelsUnderRaiseMode:
+    def test_bert_lm_head_passes_return_dict_to_its_guarded_bert_model(self):
+        from transformers import BertConfig, BertLMHeadModel, PreTrainedModel
+
+        config = BertConfig(
+            vocab_size=64,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            is_decoder=True,
+        )
+        model = BertLMHeadModel(config).eval()
+        ids = torch.tensor([[1, 2, 3]])
+        expected = model(input_ids=ids).logits
+        for module in model.modules():
+            if isinstance(module, PreTrainedModel):
+                guard(module, on_unknown="raise")
+        assert torch.equal(model(input_ids=ids).logits, expected)
+        assert torch.equal(model(input_ids=ids, return_dict=False)[0], expected)
+
+    def test_the_deprecated_past_key_values_is_accepted_and_used(self):
+        from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
+
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=64)).eval()
+        guard(model, on_unknown="raise")
+        ids = torch.tensor([[1, 2, 3]])
+        cache = DynamicCache(config=model.config)
+        model(input_ids=ids, past_key_values=cache, use_cache=True)
+        assert cache.get_seq_length() == 3
+
+    def test_t5_generate_runs_under_raise_mode(self):
+        from transformers import PreTrainedModel, T5Config, T5ForConditionalGeneration
+
+        torch.manual_seed(0)
+        config = T5Config(
+            vocab_size=64, d_model=16, d_kv=4, d_ff=16, num_layers=1, num_heads=2, decoder_start_token_id=0
+        )
+        model = T5ForConditionalGeneration(config).eval()
+        ids = torch.tensor([[1, 2, 3]])
+        expected = model.generate(ids, max_new_tokens=3, do_sample=False)
+        for module in model.modules():
+            if isinstance(module, PreTrainedModel):
+                guard(module, on_unknown="raise")
+        assert torch.equal(model.generate(ids, max_new_tokens=3, do_sample=False), expected)
+
+    def test_documented_keywords_are_not_warned_about_in_default_mode(self, recwarn):
+        from transformers import BertConfig, BertModel
+
+        config = BertConfig(
+            vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16
+        )
+        model = guard(BertModel(config).eval())
+        model(input_ids=torch.tensor([[1, 2]]), return_dict=True, output_hidden_states=True)
+        assert not [w for w in recwarn if "kwarg_guard" in str(w.category.__module__)]
+
+
+@only_transformers_4
+class TestLossKwargs:
+    @pytest.fixture
+    def llama(self):
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        torch.manual_seed(0)
+        config = LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+        return LlamaForCausalLM(config)
+
+    def test_loss_kwargs_declare_what_the_loss_function_takes(self, llama):
+        assert accepted_keywords(llama.forward).declared == {"num_items_in_batch", "ignore_index"}
+
+    def test_num_items_in_batch_reaches_the_loss_under_raise_mode(self, llama):
+        ids = torch.tensor([[1, 2, 3, 4]])
+        expected = llama(input_ids=ids, labels=ids, num_items_in_batch=torch.tensor(1)).loss
+        guard(llama, on_unknown="raise")
+        assert torch.equal(llama(input_ids=ids, labels=ids, num_items_in_batch=torch.tensor(1)).loss, expected)
+
+    def test_a_keyword_nothing_downstream_takes_is_refused_with_a_hint(self, llama):
+        guard(llama, on_unknown="raise")
+        with pytest.raises(TypeError, match=r"'num_items_in_bach'.*did you mean 'num_items_in_batch'"):
+            llama(input_ids=torch.tensor([[1, 2]]), num_items_in_bach=1)
