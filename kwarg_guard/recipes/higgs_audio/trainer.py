@@ -13,6 +13,15 @@ window, log its parts, and group samples by length.
 
 Everything else (the loop, DDP/FSDP/DeepSpeed, checkpoints, resume, progress bars, evaluation,
 ``load_best_model_at_end``) is the Trainer's own.
+
+Upgrade risk: four of the methods overridden here are the Trainer's internals, not its documented
+extension points (``get_batch_samples``, ``_get_num_items_in_batch``, ``_get_train_sampler``, and
+``evaluation_loop``'s positional arguments), and the object this Trainer passes through
+``num_items_in_batch`` is its own ``Targets``. A transformers release that renames one of them,
+or stops handing ``get_batch_samples``'s second value to ``compute_loss``, would not fail: the
+loss would silently be normalised per micro-batch again. So the contract is checked: each
+overridden method must exist on the Trainer (``check_trainer_contract``, at construction), and a
+training step whose ``num_items_in_batch`` is not a ``Targets`` raises.
 """
 
 from __future__ import annotations
@@ -25,7 +34,47 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .loss import LossSums, Targets, normalized_loss
 
-__all__ = ["HiggsAudioTrainer"]
+__all__ = ["HiggsAudioTrainer", "TrainerContractError", "check_trainer_contract"]
+
+# Trainer internals overridden below, and the parameters this class relies on (by name, in order
+# for the positional ones); transformers 4.46 and 5.x both have them.
+_OVERRIDDEN = {
+    "get_batch_samples": ("epoch_iterator", "num_batches"),
+    "evaluation_loop": ("dataloader", "description", "prediction_loss_only", "ignore_keys", "metric_key_prefix"),
+    "_get_train_sampler": (),
+    "compute_loss": ("model", "inputs", "return_outputs", "num_items_in_batch"),
+}
+# Position of ``metric_key_prefix`` among evaluation_loop's arguments after ``self``.
+_METRIC_KEY_PREFIX = _OVERRIDDEN["evaluation_loop"].index("metric_key_prefix")
+
+
+class TrainerContractError(RuntimeError):
+    """The installed transformers' Trainer no longer calls this recipe's overrides as it expects."""
+
+
+def check_trainer_contract(trainer_class: type = Trainer) -> None:
+    """Fail loudly when a Trainer internal this recipe overrides is gone or takes other arguments.
+
+    Raises:
+        TrainerContractError: naming the method and what changed.
+    """
+    import inspect
+
+    import transformers
+
+    for name, expected in _OVERRIDDEN.items():
+        method = getattr(trainer_class, name, None)
+        if method is None:
+            raise TrainerContractError(
+                f"transformers {transformers.__version__}'s Trainer has no {name}(); HiggsAudioTrainer overrides it "
+                "to normalise the loss over the accumulation window: update the recipe's trainer.py for this release"
+            )
+        parameters = [p for p in inspect.signature(method).parameters if p != "self"]
+        if parameters[: len(expected)] != list(expected):
+            raise TrainerContractError(
+                f"transformers {transformers.__version__}'s Trainer.{name}{tuple(parameters)} no longer starts with "
+                f"{expected}: update the recipe's trainer.py for this release"
+            )
 
 
 class _PartSums:
@@ -60,6 +109,7 @@ class HiggsAudioTrainer(Trainer):
     def __init__(
         self, *args: Any, backend: Any, text_loss_weight: float = 1.0, audio_loss_weight: float = 1.0, **kwargs: Any
     ):
+        check_trainer_contract()
         super().__init__(*args, **kwargs)
         self.backend = backend
         self.text_loss_weight = text_loss_weight
@@ -73,7 +123,11 @@ class HiggsAudioTrainer(Trainer):
     def get_batch_samples(
         self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any
     ) -> tuple[list, Targets]:
-        """The micro-batches of one update, and the targets they hold on every rank."""
+        """The micro-batches of one update, and the targets they hold on every rank.
+
+        Overrides a Trainer internal (4.46: ``(epoch_iterator, num_batches)``, 5.x adds
+        ``device``); the Trainer hands the second value to every ``compute_loss`` of the update.
+        """
         batches = []
         for _ in range(num_batches):
             try:
@@ -87,12 +141,21 @@ class HiggsAudioTrainer(Trainer):
         return batches, Targets(int(counts[0]), int(counts[1]), ranks)
 
     def _get_num_items_in_batch(self, batch_samples: list, device: Any) -> None:
-        # transformers 5 asks this of every evaluation batch: compute_loss counts a batch itself.
+        # A Trainer internal (transformers 5): asked of every evaluation batch, whose loss
+        # compute_loss normalises by the batch's own targets. 4.46 has no such method.
         return None
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
+        if model.training and not isinstance(num_items_in_batch, Targets):
+            # Training steps get the Targets that get_batch_samples returned; anything else means
+            # the Trainer no longer calls it, and the loss would be mis-scaled without a word.
+            raise TrainerContractError(
+                f"a training step got num_items_in_batch={type(num_items_in_batch).__name__}, not the Targets "
+                "HiggsAudioTrainer.get_batch_samples returns: this transformers release no longer calls it; "
+                "update the recipe's trainer.py"
+            )
         sums, outputs = self.backend.loss_sums(model, inputs)
         targets = (
             num_items_in_batch
@@ -110,9 +173,11 @@ class HiggsAudioTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
     def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
+        # A Trainer internal; the Trainer passes metric_key_prefix by position or by keyword
+        # depending on the release, hence the position checked in check_trainer_contract.
         self._eval_parts = _PartSums()
         output = super().evaluation_loop(*args, **kwargs)
-        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        prefix = kwargs.get("metric_key_prefix", args[_METRIC_KEY_PREFIX] if len(args) > _METRIC_KEY_PREFIX else "eval")
         output.metrics.update(self._eval_parts.averages(self._sum_over_ranks, prefix=f"{prefix}_"))
         return output
 
@@ -122,6 +187,8 @@ class HiggsAudioTrainer(Trainer):
         return values
 
     def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
+        # A Trainer internal (4.46: no argument; 5.x: the dataset): the one place to choose the
+        # sampler, so --group_by_length can use the dataset's own lengths.
         lengths = getattr(self.train_dataset, "lengths", None)
         grouping = (
             getattr(self.args, "group_by_length", False)
