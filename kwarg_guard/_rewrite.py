@@ -67,9 +67,10 @@ class Rewrite:
         self._remap = rules.remap_map
         intercepted = frozenset(self._remap) | rules.drop
         # The hot path's one test. A plain **kwargs forward takes every name but the intercepted
-        # ones; any other forward takes exactly the names it knows, minus the intercepted ones.
+        # ones and the other names of its parameters; any other forward takes exactly the names it
+        # knows, minus the intercepted ones.
         self.fits: Callable[[dict[str, Any]], bool] = (
-            intercepted.isdisjoint
+            (intercepted | accepted.other_names).isdisjoint
             if accepted.takes_anything
             else (accepted.known - intercepted - accepted.unused).issuperset
         )

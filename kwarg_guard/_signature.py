@@ -101,9 +101,17 @@ class Accepted:
         """Keywords the forward names: parameters, typed ``**kwargs`` keys, decorator keywords."""
         return self.named | (self.declared or frozenset()) | self.consumed
 
+    @property
+    def other_names(self) -> frozenset[str]:
+        """Names this forward does not take that a library renamed to or from one it does
+        (``cache`` for a forward that takes ``past_key_values``): a plain ``**kwargs`` would take
+        them and never use them, so they are strays however the forward ends."""
+        known = self.known
+        return frozenset().union(*(siblings(name, self.renames) for name in known)) - known
+
     def accepts(self, name: str) -> bool:
         """True when passing ``name`` cannot raise and is declared to be used."""
-        return self.takes_anything or name in self.known
+        return name in self.known or (self.takes_anything and name not in self.other_names)
 
     def suggestions(self, name: str) -> tuple[str, ...]:
         """What ``name`` was probably meant as, best first: a keyword this forward takes that

@@ -100,3 +100,40 @@ class TestRenamesOption:
 def test_the_renames_preset_applies_them():
     model = guard(OldForward(), preset="renames")
     assert model(1, cache=5) == (1, 5, 0)
+
+
+class ForwardWithKwargs(torch.nn.Module):
+    """A custom attention written for past_key_values whose **kwargs would swallow ``cache``."""
+
+    def forward(self, hidden, past_key_values=None, **kwargs):
+        return past_key_values
+
+
+class TestRenamedIntoPlainKwargs:
+    def test_the_default_guard_warns_that_the_kwargs_will_ignore_it(self):
+        model = guard(ForwardWithKwargs())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert model(1, cache=5) is None
+        (warning,) = [w for w in caught if issubclass(w.category, UnexpectedKeywordWarning)]
+        assert "will be ignored by" in str(warning.message) and "did you mean 'past_key_values'" in str(warning.message)
+
+    def test_raise_mode_refuses_it(self):
+        with pytest.raises(TypeError, match=r"'cache'.*renames=True"):
+            guard(ForwardWithKwargs(), on_unknown="raise")(1, cache=5)
+
+    def test_renames_true_delivers_it(self):
+        assert guard(ForwardWithKwargs(), renames=True)(1, cache=5) == 5
+
+    def test_other_keywords_still_pass_into_the_kwargs_silently(self, recwarn):
+        guard(ForwardWithKwargs())(1, anything=5)
+        assert not [w for w in recwarn if issubclass(w.category, UnexpectedKeywordWarning)]
+
+
+def test_explain_drops_a_none_instead_of_remapping_it_to_a_look_alike():
+    class Decoder(torch.nn.Module):
+        def forward(self, input_ids, encoder_attention_mask=None):
+            return input_ids
+
+    explanation = explain(Decoder(), 1, decoder_attention_mask=None)
+    assert explanation.fixes == ("guard(model, target='Decoder', drop=['decoder_attention_mask'])",)
