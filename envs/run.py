@@ -52,19 +52,22 @@ def ensure_stack(name: str) -> Path:
     if marker.exists() and marker.read_text() == fingerprint and python_of(env).exists():
         return env
     started = time.monotonic()
-    log(f"building the {name} stack in {env} (pins: envs/{pins})")
+    install_log = env / "install.log"
+    log(f"building the {name} stack in {env} from envs/{pins}: a few minutes the first time, reused afterwards")
+    log(f"pip's full output: {install_log}")
     venv.EnvBuilder(clear=True, with_pip=True).create(env)
     pip = [str(python_of(env)), "-m", "pip", "install", "--disable-pip-version-check"]
-    install_log = env / "install.log"
+    steps = {
+        "the pinned packages": [*pip, "-r", str(ENVS / pins)],
+        "the packages installed without their declared requirements": [*pip, "--no-deps", *no_deps],
+        "this project (editable)": [*pip, "--no-deps", "-e", str(ROOT)],
+    }
     with install_log.open("w") as output:
-        for step in (
-            [*pip, "-r", str(ENVS / pins)],
-            [*pip, "--no-deps", *no_deps],
-            [*pip, "--no-deps", "-e", str(ROOT)],
-        ):
+        for what, step in steps.items():
             if step[-1] == "--no-deps":
                 continue  # nothing to install without dependencies on this stack
-            if subprocess.run(step, stdout=output, stderr=subprocess.STDOUT).returncode != 0:
+            log(f"installing {what}")
+            if run_with_progress(step, output, install_log) != 0:
                 sys.stdout.write(install_log.read_text()[-6000:])
                 raise SystemExit(
                     f"[envs/run.py] installing the {name} stack failed: {' '.join(step)} (full log: {install_log})"
@@ -72,6 +75,29 @@ def ensure_stack(name: str) -> Path:
     marker.write_text(fingerprint)
     log(f"{name} stack ready in {time.monotonic() - started:.0f}s")
     return env
+
+
+# How often a long install says what it is doing; silence for minutes reads as a hang.
+PROGRESS_SECONDS = 15
+
+
+def run_with_progress(command: list, output, log_file: Path) -> int:
+    """Run ``command`` with its output going to ``output``; every PROGRESS_SECONDS, print the time
+    so far and what pip last said it was doing."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    while True:
+        try:
+            return process.wait(timeout=PROGRESS_SECONDS)
+        except subprocess.TimeoutExpired:
+            log(f"  {time.monotonic() - started:.0f}s: {last_pip_action(log_file)}")
+
+
+def last_pip_action(log_file: Path) -> str:
+    actions = ("Collecting", "Downloading", "Installing", "Building", "Using cached", "Obtaining")
+    lines = log_file.read_text(errors="replace").splitlines()
+    action = next((line.strip() for line in reversed(lines) if line.strip().startswith(actions)), "starting pip")
+    return action if len(action) <= 90 else action[:87] + "..."
 
 
 # Checks of the whole repository, run once on the newest stack before the tests.
@@ -84,7 +110,6 @@ CHECKS = {
         "mkdocs",
         "build",
         "--strict",
-        "--quiet",
         "--site-dir",
         str(Path(tempfile.gettempdir()) / "kwarg_guard-site"),
     ],
@@ -95,7 +120,11 @@ def run_checks(env: Path) -> list:
     failed = []
     for title, arguments in CHECKS.items():
         log(title)
-        if subprocess.run([str(python_of(env)), *arguments], cwd=ROOT).returncode != 0:
+        # NO_MKDOCS_2_WARNING: mkdocs-material's notice about its own future, printed on every build.
+        checked = subprocess.run(
+            [str(python_of(env)), *arguments], cwd=ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+        )
+        if checked.returncode != 0:
             failed.append(title)
     return failed
 

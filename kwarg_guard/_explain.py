@@ -13,7 +13,6 @@ every module's ``__dict__`` is restored exactly afterwards.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import textwrap
 import threading
 from collections.abc import Callable
@@ -33,10 +32,6 @@ from ._table import TERMINAL_WIDTH, render_table
 from ._targets import COMPILED, check_module, unwrap_containers
 
 __all__ = ["ExplainedKeyword", "Explanation", "explain"]
-
-# A remap is only suggested for a name this close to a parameter: a wrong remap in a fix the user
-# pastes would move a value into the wrong input.
-_SUGGEST_REMAP_CUTOFF = 0.75
 
 
 @dataclass(frozen=True)
@@ -117,12 +112,18 @@ class Explanation(tuple[ExplainedKeyword, ...]):
             if passing:
                 out.extend(
                     textwrap.wrap(
-                        f"passes: {', '.join(passing)}", TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="    "
+                        f"{_UNCHANGED}: {', '.join(passing)}",
+                        TERMINAL_WIDTH,
+                        initial_indent="  ",
+                        subsequent_indent="    ",
                     )
                 )
         if self.fixes:
             out.append("fix:" if len(self.fixes) == 1 else "fixes:")
-            out.extend(f"  {fix}" for fix in self.fixes)
+            for fix in self.fixes:
+                out.extend(_fit_call(fix, indent="  "))
+        else:
+            out.append(_NOTHING_TO_FIX)
         return "\n".join(out)
 
     def at(self, forward: str) -> list[ExplainedKeyword]:
@@ -131,6 +132,54 @@ class Explanation(tuple[ExplainedKeyword, ...]):
 
     def find(self, forward: str, keyword: str) -> ExplainedKeyword | None:
         return next((row for row in self.at(forward) if row.keyword == keyword), None)
+
+
+# The line under a forward for keywords it takes as they are; phrased so that it cannot be read as
+# the wrapper passing them on, or as a verdict on the whole call.
+_UNCHANGED = "unchanged with or without a guard"
+_NOTHING_TO_FIX = "nothing to fix: every forward reached takes every keyword it was given"
+
+
+def _fit_call(call: str, indent: str, width: int = TERMINAL_WIDTH) -> list[str]:
+    """``call`` (a ``name(arg, key=value, ...)`` expression) on one line when it fits, else one
+    argument a line, long ones wrapped at their spaces; each form stays valid Python to paste."""
+    if len(indent) + len(call) <= width:
+        return [indent + call]
+    name, _, inner = call[:-1].partition("(")
+    lines = [f"{indent}{name}("]
+    argument_indent = indent + "    "
+    for argument in _top_level_arguments(inner):
+        lines.extend(
+            textwrap.wrap(
+                argument + ",",
+                width,
+                initial_indent=argument_indent,
+                subsequent_indent=argument_indent + "    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    lines.append(f"{indent})")
+    return lines
+
+
+def _top_level_arguments(inner: str) -> list[str]:
+    """Split ``a, b={'x': 1, 'y': 2}, c=[3, 4]`` at the commas outside brackets and quotes."""
+    arguments, depth, quote, start = [], 0, "", 0
+    for index, char in enumerate(inner):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            arguments.append(inner[start:index].strip())
+            start = index + 1
+    arguments.append(inner[start:].strip())
+    return arguments
 
 
 class _Stop(Exception):
@@ -145,9 +194,9 @@ def explain(model: torch.nn.Module, *args: Any, **example_inputs: Any) -> Explan
     >>> class Net(torch.nn.Module):
     ...     def forward(self, x, label_ids=None):
     ...         raise AssertionError("explain never runs this")
-    >>> rows = explain(Net(), torch.ones(1), labels=None)
+    >>> rows = explain(Net(), torch.ones(1), labels=torch.ones(1))
     >>> rows[0].keyword, rows[0].unguarded, rows[0].guarded
-    ('labels', 'raises TypeError', 'dropped')
+    ('labels', 'raises TypeError', 'dropped with a warning')
     >>> rows.fixes
     ("guard(model, target='Net', remap={'labels': 'label_ids'})",)
 
@@ -257,8 +306,11 @@ def _fix(module: torch.nn.Module, accepted: Accepted, plain: dict[str, Decision]
     remap: dict[str, str] = {}
     drop: list[str] = []
     for name in strays:
-        match = difflib.get_close_matches(name, free, n=1, cutoff=_SUGGEST_REMAP_CUTOFF)
-        if match and match[0] not in remap.values():
+        # The same suggestion as the guard's own error and warning (known renames first), for a
+        # keyword that carries something: a None moves nothing, and a remap of it would send a
+        # later value to a look-alike input (decoder_attention_mask to encoder_attention_mask).
+        match = [suggested for suggested in accepted.suggestions(name) if suggested in free]
+        if match and match[0] not in remap.values() and kwargs[name] is not None:
             remap[name] = match[0]
         else:
             drop.append(name)

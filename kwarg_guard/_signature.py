@@ -150,8 +150,12 @@ def accepted_keywords(fn: Any) -> Accepted:
         ) from exc
     named, positional = set(), []
     var_keyword = None
-    for parameter in signature.parameters.values():
-        if parameter.kind in _KEYWORD_KINDS:
+    parameters = list(signature.parameters.values())
+    for index, parameter in enumerate(parameters):
+        # A method guarded at definition time (@kwarg_guard on `def forward(self, ...)`) gets its
+        # instance by position; `self` is not a keyword anyone means to pass.
+        is_instance = index == 0 and parameter.name == "self"
+        if parameter.kind in _KEYWORD_KINDS and not is_instance:
             named.add(parameter.name)
         if parameter.kind in _POSITIONAL_KINDS:
             positional.append(parameter.name)

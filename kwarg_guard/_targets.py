@@ -92,11 +92,19 @@ class ModelsWrappedBy:
 PEFT_BASE_MODEL = ModelsWrappedBy("BaseTuner", "model", module="peft.tuners.tuners_utils")
 
 
+# What each door says to do instead when it is given something other than a module.
+_INSTEAD = {
+    # A function or class has no call to dry-run: not the other doors' @kwarg_guard hint.
+    "explain": "pass the model and the arguments of the call to examine: explain(model, *args, **inputs)",
+    "unguard": "unguard takes a model guarded with guard(...) or a class guarded with kwarg_guard(SomeClass)",
+}
+_GUARD_SOMETHING_ELSE = "to guard a function or a class use @kwarg_guard or kwarg_guard(SomeClass)"
+
+
 def check_module(obj: object, door: str) -> torch.nn.Module:
     if not isinstance(obj, torch.nn.Module):
         raise TypeError(
-            f"{door}() takes a torch.nn.Module, got {type(obj).__name__}; "
-            "to guard a function or a class use @kwarg_guard or kwarg_guard(SomeClass)"
+            f"{door}() takes a torch.nn.Module, got {type(obj).__name__}; {_INSTEAD.get(door, _GUARD_SOMETHING_ELSE)}"
         )
     return obj
 

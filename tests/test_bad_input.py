@@ -41,10 +41,16 @@ class TestPresets:
 
 
 class TestNotAModule:
-    @pytest.mark.parametrize("door", [patched, guard, unguard])
+    @pytest.mark.parametrize("door", [patched, guard])
     def test_non_module_is_a_type_error_that_points_to_the_right_door(self, door):
         with pytest.raises(TypeError, match=r"takes a torch.nn.Module, got function.*@kwarg_guard"):
             door(lambda x: x)
+
+    def test_unguard_says_what_it_takes_not_how_to_guard(self):
+        with pytest.raises(TypeError) as caught:
+            unguard("x")
+        assert "got str; unguard takes a model guarded with guard(...)" in str(caught.value)
+        assert "@kwarg_guard or" not in str(caught.value)
 
     def test_kwarg_guard_on_a_non_callable(self):
         with pytest.raises(TypeError, match="takes a function, a class or a module"):
@@ -121,3 +127,15 @@ class TestNothingHalfPatched:
                     pass
             assert vars(labeled)["forward"] is outer_forward
             assert labeled(x, labels=1)[1] == 1
+
+
+def test_a_method_guarded_at_definition_does_not_offer_self_as_a_keyword():
+    with pytest.raises(ValueError) as caught:
+
+        class Net(torch.nn.Module):
+            @kwarg_guard(remap={"labels": "targets"})
+            def forward(self, x, label_ids=None):
+                return x
+
+    message = str(caught.value)
+    assert "accepted keywords: label_ids, x" in message and "self" not in message.split("accepted keywords:")[1]

@@ -1,7 +1,8 @@
 """explain(model, **inputs): a dry call that computes nothing and says, per forward reached, what
 arrived, from whom, and what happens to it with and without the guard."""
 
-import re
+import ast
+import textwrap
 
 import pytest
 import torch
@@ -95,11 +96,14 @@ class TestDryRun:
         table = str(explain(Outer(Labeled()), x, attention_mask=torch.ones(2, 4)))
         assert "Labeled.forward [inner] (the dry run stopped before it ran)" in table
         assert "labels" in table and "raises TypeError" in table and "dropped (with a default guard)" in table
-        assert "passes: attention_mask" in table
+        assert "  unchanged with or without a guard: attention_mask" in table
 
-    def test_refuses_what_is_not_a_module(self):
-        with pytest.raises(TypeError, match=re.escape("takes a torch.nn.Module")):
-            explain(lambda x: x)
+    def test_refuses_what_is_not_a_module_and_says_how_to_call_it(self):
+        with pytest.raises(TypeError) as caught:
+            explain("x")
+        message = str(caught.value)
+        assert message.startswith("explain() takes a torch.nn.Module, got str;")
+        assert "explain(model, *args, **inputs)" in message and "@kwarg_guard" not in message
 
 
 def test_explain_names_peft_on_a_real_peft_model():
@@ -157,10 +161,14 @@ class TestThreads:
 
 class TestFix:
     def test_names_the_class_and_remaps_a_close_name(self, x):
-        explanation = explain(Outer(Labeled()), x, token_type_ids=torch.zeros(1))
+        explanation = explain(Outer(Labeled()), x, labels=torch.ones(1), token_type_ids=torch.zeros(1))
         assert explanation.fixes == (
             "guard(model, target='Labeled', remap={'labels': 'label_ids'}, drop=['token_type_ids'])",
         )
+
+    def test_drops_a_none_rather_than_remapping_it(self, x):
+        explanation = explain(Outer(Labeled()), x, token_type_ids=torch.zeros(1))
+        assert explanation.fixes == ("guard(model, target='Labeled', drop=['labels', 'token_type_ids'])",)
         assert str(explanation).endswith("fix:\n  " + explanation.fixes[0])
 
     def test_the_fix_makes_the_call_work(self, x):
@@ -169,9 +177,26 @@ class TestFix:
         exec(fix, {"guard": guard, "model": model})
         assert model(x, labels=torch.ones(1), token_type_ids=torch.zeros(1))[1] == 1
 
-    def test_nothing_to_fix(self, x):
+    def test_nothing_to_fix_is_said_on_the_last_line(self, x):
         explanation = explain(Labeled(), x, attention_mask=torch.ones(2, 4))
-        assert explanation.fixes == () and "fix" not in str(explanation)
+        assert explanation.fixes == ()
+        lines = str(explanation).splitlines()
+        assert lines[-1] == "nothing to fix: every forward reached takes every keyword it was given"
+        assert lines[-2] == "  unchanged with or without a guard: attention_mask"
+
+    def test_a_long_fix_is_wrapped_into_a_call_that_still_pastes(self, x):
+        class AVeryLongModelClassNameOfTheKindLibrariesGenerateForConditionalGeneration(Labeled):
+            pass
+
+        strays = {f"an_injected_keyword_number_{i}": torch.ones(1) for i in range(5)}
+        model = Outer(AVeryLongModelClassNameOfTheKindLibrariesGenerateForConditionalGeneration())
+        explanation = explain(model, x, labels=torch.ones(1), **strays)
+        (fix,) = explanation.fixes
+        assert len(fix) > 100
+        text = str(explanation)
+        assert max(len(line) for line in text.splitlines()) <= 100, text
+        pasted = text.split("\nfix:\n", 1)[1]
+        assert ast.dump(ast.parse(textwrap.dedent(pasted))) == ast.dump(ast.parse(fix))
 
     def test_fits_a_100_column_terminal_with_peft_in_the_way(self):
         from conftest import Headless, peft_causal_lm

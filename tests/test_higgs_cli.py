@@ -2,7 +2,9 @@
 top, the demo from a file, one-line user errors with exit code 2, and a --help that leads with
 the recipe's own options; and the hub revisions every loader is given."""
 
+import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +22,14 @@ from kwarg_guard.recipes.higgs_audio.arguments import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def recipe(*args, timeout=600):
+def recipe(*args, timeout=600, env=None):
     return subprocess.run(
         [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio", *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -72,6 +75,10 @@ class TestUserErrors:
             (lambda d: ["--demo", "--train_manifest", _bad_manifest(d)], "manifest.jsonl:2: not valid JSON"),
             (lambda d: ["--demo", "--backend", "quantum"], "--backend must be legacy, native or auto"),
             (lambda d: ["--demo", "--lora_targets", "everything"], "unknown LoRA target group(s) everything"),
+            (
+                lambda d: [_bad_yaml(d)],
+                "is not valid YAML: mapping values are not allowed here at line 3, column 16",
+            ),
         ],
         ids=[
             "unknown-option",
@@ -82,6 +89,7 @@ class TestUserErrors:
             "bad-manifest",
             "unknown-backend",
             "unknown-lora-group",
+            "yaml-syntax-error",
         ],
     )
     def test_one_line_and_exit_2(self, tmp_path, arrange, message):
@@ -98,21 +106,107 @@ def _bad_manifest(folder: Path) -> Path:
     return path
 
 
-def test_help_leads_with_the_recipes_options_and_every_one_has_help():
-    completed = recipe("--help", timeout=300)
-    text = completed.stdout
-    assert completed.returncode == 0
-    assert text.index("--backend") < text.index("--benchmark_seq_len") < text.index("--output_dir")
-    fields = [f for cls in DATACLASSES for f in cls.__dataclass_fields__.values()]
-    assert all(f.metadata.get("help") for f in fields), [f.name for f in fields if not f.metadata.get("help")]
+def _bad_yaml(folder: Path) -> Path:
+    path = folder / "run.yaml"
+    path.write_text("demo: true\nlora_r: 8\n  learning_rate: 1e-4\n")
+    return path
 
 
-def test_the_demo_shows_progress_and_lists_what_it_wrote(tmp_path):
+class TestHelp:
+    def test_help_is_the_recipes_own_options_with_a_description_and_examples(self):
+        completed = recipe("--help", timeout=300)
+        text = completed.stdout
+        assert completed.returncode == 0
+        assert text.startswith("usage: python -m kwarg_guard.recipes.higgs_audio [config.yaml | config.json]")
+        assert "Fine-tune Higgs Audio v2" in text and "\nexamples:\n" in text
+        assert '{"text": "Words to say.", "audio": "clips/0001.wav"}' in text  # the manifest format
+        assert text.index("\nmodel:\n") < text.index("--backend") < text.index("--benchmark_seq_len")
+        assert "--lr_scheduler_type" not in text and "--help-all lists all of them" in text
+        assert len(text.splitlines()) < 150 and max(len(line) for line in text.splitlines()) <= 100
+        fields = [f for cls in DATACLASSES for f in cls.__dataclass_fields__.values()]
+        assert all(f.metadata.get("help") for f in fields), [f.name for f in fields if not f.metadata.get("help")]
+
+    def test_help_all_adds_the_trainers_options_after_the_recipes(self):
+        completed = recipe("--help-all", timeout=300)
+        text = completed.stdout
+        assert completed.returncode == 0
+        trainer = text.index("\ntraining: the Trainer's TrainingArguments:\n")
+        assert text.index("--benchmark_seq_len") < trainer < text.index("--lr_scheduler_type")
+        assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_the_manifest_is_checked_before_the_hub_is_asked(tmp_path):
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text('{"text": "", "audio_codes": [[1], [1], [1], [1]]}\n')
+    # Offline, the hub fails at once; a run that asked it first would report that instead.
+    completed = recipe(
+        "--train_manifest", manifest, "--output_dir", tmp_path / "out", timeout=300, env={"HF_HUB_OFFLINE": "1"}
+    )
+    assert completed.returncode == 2
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith("higgs_audio: 1 problem(s) in manifest") and "empty text" in last, last
+
+
+def test_a_missing_reference_clip_is_refused_before_training(tmp_path):
+    out = tmp_path / "out"
+    completed = recipe(
+        "--demo", "--output_dir", out, "--generate_ref_audio", tmp_path / "missing.wav", "--generate_ref_text", "hi"
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines()[-1].startswith("higgs_audio: --generate_ref_audio needs an existing")
+    assert not (out / "adapter_model.safetensors").exists()
+
+
+def test_a_library_warning_is_printed_once():
+    # The recipe's log handler sits on kwarg_guard's logger: huggingface_hub, which has a handler
+    # of its own, used to print every retry twice through a second one on the root logger.
+    code = (
+        "import logging; from kwarg_guard.recipes.higgs_audio.train import _log_to_stderr; _log_to_stderr(); "
+        "logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s [Retry 1/5].'); "
+        "logging.getLogger('kwarg_guard.recipes.higgs_audio').info('the recipe says')"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert completed.stderr.count("Retrying in 1s") == 1, completed.stderr
+    assert completed.stderr.count("the recipe says") == 1, completed.stderr
+
+
+def test_the_demo_shows_progress_lists_what_it_wrote_and_what_to_do_next(tmp_path):
     completed = recipe("--demo", "--output_dir", tmp_path, "--num_train_epochs", "2")
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "it/s]" in completed.stderr  # the Trainer's progress bar
     listing = completed.stdout.split(f"Wrote to {tmp_path.resolve()}:")[1]
     assert all(name in listing for name in ("adapter_model.safetensors", "trainer_state.json", "loss_curve.png"))
+    after = completed.stdout.split("\nnext: ", 1)[1]
+    assert "-m kwarg_guard.recipes.higgs_audio.manifest clips/" in after
+    assert "-m kwarg_guard.recipes.higgs_audio --train_manifest clips/manifest.jsonl" in after
+
+
+def test_the_model_card_says_what_was_trained_and_its_snippet_loads_it(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    completed = recipe("--demo", "--output_dir", tmp_path, "--max_steps", "2")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    card = (tmp_path / "README.md").read_text()
+    assert "More Information Needed" not in card  # PEFT's template is replaced
+    assert f"{BACKEND.name} backend" in card and f"preset `{BACKEND.preset}`" in card
+    assert "| adapter | LoRA r 8, alpha 16" in card and "| training | 2 steps" in card
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    loss = [entry["loss"] for entry in history if "loss" in entry][-1]
+    assert f"| final training loss | {loss:.4f} |" in card
+    snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
+    ast.parse(snippet)
+    namespace = {}
+    exec(snippet, namespace)
+    trained = load_file(str(tmp_path / "adapter_model.safetensors"))
+    loaded = {
+        name.replace(".default", ""): parameter.detach()
+        for name, parameter in namespace["model"].named_parameters()
+        if "lora_" in name
+    }
+    assert trained and loaded.keys() == trained.keys()
+    assert all(torch.equal(loaded[name], weight) for name, weight in trained.items())
+    assert namespace["tokenizer"]("hi")["input_ids"]
 
 
 class TestHubRevisions:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .usage import HELP_FLAGS, recipe_help
+
 __all__ = [
     "DEMO_DEFAULTS",
     "FRAME_RATE",
@@ -230,6 +232,9 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[Any, ...]:
     from transformers import HfArgumentParser, TrainingArguments
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if any(flag in argv for flag in HELP_FLAGS):
+        sys.stdout.write(recipe_help(DATACLASSES, all_options="--help-all" in argv))
+        raise SystemExit(0)
     from_file: list[str] = []
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
         from_file = _file_as_arguments(Path(argv.pop(0)))
@@ -263,12 +268,13 @@ def _file_as_arguments(path: Path) -> list[str]:
         raise RecipeError(f"config file {path} not found" if not path.exists() else f"config file {path} is not a file")
     try:
         text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            import yaml
-
-            values = yaml.safe_load(text)
+        values = json.loads(text) if path.suffix == ".json" else _load_yaml(text, path)
+    except json.JSONDecodeError as exc:
+        raise RecipeError(
+            f"config file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except RecipeError:
+        raise
     except Exception as exc:
         raise RecipeError(f"cannot read config file {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(values, dict):
@@ -285,6 +291,18 @@ def _file_as_arguments(path: Path) -> list[str]:
         else:
             arguments.append(str(value))
     return arguments
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "a syntax error"
+        raise RecipeError(f"config file {path} is not valid YAML: {problem}{where}") from None
 
 
 def _given(argv: list[str], option: str) -> bool:

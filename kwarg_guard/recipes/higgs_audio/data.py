@@ -52,14 +52,19 @@ def audio_frames(source: AudioSource) -> int:
 def check_data_arguments(data_args: Any, recipe_args: Any) -> None:
     """The data options' mistakes, found before any model or tokenizer is loaded.
 
+    Each manifest is read and checked in full here, except for the model's code sizes: its
+    mistakes are found before the hub is contacted (which, offline, takes half a minute to fail).
+
     Raises:
-        RecipeError: no training manifest outside the demo, or a manifest that is missing or a folder.
+        RecipeError: no training manifest outside the demo, or a manifest that is missing, a
+            folder, or has problems (every line named).
     """
     if data_args.train_manifest is None and not recipe_args.demo:
         raise RecipeError("--train_manifest is required (or --demo for the built-in synthetic data)")
     for option, value in (("--train_manifest", data_args.train_manifest), ("--eval_manifest", data_args.eval_manifest)):
         if value is not None:
             _check_file(Path(value), option)
+            _read(Path(value), None, None)
     if data_args.eval_fraction and not 0 < data_args.eval_fraction < 1:
         raise RecipeError(f"--eval_fraction must be between 0 and 1, not {data_args.eval_fraction}")
 
@@ -130,7 +135,7 @@ def _train_manifest(data_args: Any, recipe_args: Any, output_dir: Path) -> Path:
     return Path(data_args.train_manifest)
 
 
-def _read(path: Path, num_codebooks: int, codebook_size: int) -> list[Utterance]:
+def _read(path: Path, num_codebooks: int | None, codebook_size: int | None) -> list[Utterance]:
     try:
         return read_manifest(path, num_codebooks, codebook_size)
     except ManifestError as exc:

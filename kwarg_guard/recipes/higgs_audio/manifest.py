@@ -71,8 +71,9 @@ class Utterance:
     ref_text: str | None = None
 
 
-def read_manifest(path, num_codebooks: int, codebook_size: int) -> list:
-    """Parse and check ``path``; return ``Utterance`` s.
+def read_manifest(path, num_codebooks: int | None, codebook_size: int | None) -> list:
+    """Parse and check ``path``; return ``Utterance`` s. With ``None`` for the model's sizes,
+    codes are checked only for what every model needs.
 
     Raises:
         ManifestError: listing every problem with its line number.
@@ -213,19 +214,24 @@ def _audio_source(record, wav_field, codes_field, folder, num_codebooks, codeboo
     return source
 
 
-def check_codes(array, num_codebooks: int, codebook_size: int) -> str | None:
-    """Why ``array`` is not a valid (num_codebooks, frames) code matrix, or ``None``."""
+def check_codes(array, num_codebooks: int | None, codebook_size: int | None) -> str | None:
+    """Why ``array`` is not a valid (num_codebooks, frames) code matrix, or ``None``.
+
+    ``None`` for the model's sizes checks only what holds for every model (before the model's
+    config is read).
+    """
     array = np.asarray(array)
     if array.ndim != 2:
         return f"codes must be 2-D (codebooks, frames), got shape {tuple(array.shape)}"
-    if array.shape[0] != num_codebooks:
+    if num_codebooks is not None and array.shape[0] != num_codebooks:
         return f"codes have {array.shape[0]} codebooks, the model has {num_codebooks}"
     if array.shape[1] == 0:
         return "codes have no frames"
     if not np.issubdtype(array.dtype, np.integer):
         return f"codes must be integers, got {array.dtype}"
-    if array.min() < 0 or array.max() >= codebook_size:
-        return f"codes must lie in [0, {codebook_size}), got [{array.min()}, {array.max()}]"
+    if array.min() < 0 or (codebook_size is not None and array.max() >= codebook_size):
+        limit = "" if codebook_size is None else f", {codebook_size}"
+        return f"codes must lie in [0{limit}), got [{array.min()}, {array.max()}]"
     return None
 
 

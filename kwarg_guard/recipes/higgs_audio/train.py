@@ -18,6 +18,7 @@ from .data import RunData, check_data_arguments, load_run_data
 from .generation import GenerationRequest, save_generation
 from .hub import apply_revision_defaults, check_checkpoint
 from .model import prepare_model, resolve_dtype
+from .model_card import summarize, write_model_card
 from .plots import plot_loss_curve
 from .trainer import HiggsAudioTrainer
 
@@ -41,7 +42,7 @@ class RunResult:
 def main(argv: list[str] | None = None) -> Any:
     argv = list(sys.argv[1:] if argv is None else argv)
     model_args, data_args, lora_args, recipe_args, training_args = parse_arguments(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    _log_to_stderr()
     backend = choose_backend(model_args.backend)
     apply_revision_defaults(model_args, backend.name)
     _adjust_training_arguments(training_args, recipe_args, backend)
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> Any:
     resolve_dtype(model_args.torch_dtype, lora_args.full_finetune)
     if not recipe_args.benchmark:
         check_data_arguments(data_args, recipe_args)
+        _check_generation_arguments(recipe_args)
     # Seeded before anything random is built: the LoRA matrices, the demo model, the eval split.
     from transformers import set_seed
 
@@ -93,6 +95,18 @@ def main(argv: list[str] | None = None) -> Any:
     generation = None
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(output_dir)
+        summary = summarize(
+            backend,
+            model_args,
+            data_args,
+            lora_args,
+            training_args,
+            demo_seed,
+            data,
+            trainer.state.log_history,
+            trainer.state.global_step,
+        )
+        write_model_card(summary, output_dir)
         if lora_args.merge_adapter and not lora_args.full_finetune:
             _save_merged(model, tokenizer, output_dir)
         plot_loss_curve(trainer.state.log_history, output_dir / "loss_curve.png")
@@ -100,9 +114,22 @@ def main(argv: list[str] | None = None) -> Any:
             generation = _generate(backend, model, tokenizer, recipe_args, model_args, training_args, data, output_dir)
         print(report(model))
         _say_what_was_written(output_dir)
+        if recipe_args.demo:
+            _say_what_next()
     return RunResult(
         trainer, model, output_dir, generation, backend=backend.name, written=_written(output_dir), **notes
     )
+
+
+def _log_to_stderr() -> None:
+    # kwarg_guard's loggers only: a handler on the root logger would print a second copy of every
+    # message from the libraries that have a handler of their own (huggingface_hub's retries).
+    logger = logging.getLogger("kwarg_guard")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _adjust_training_arguments(training_args: Any, recipe_args: Any, backend: Backend) -> None:
@@ -221,6 +248,16 @@ def _generate(
     return result
 
 
+def _check_generation_arguments(recipe_args: Any) -> None:
+    """Found before the hub is asked and before training, not after it."""
+    if recipe_args.generate_ref_audio and (
+        not Path(recipe_args.generate_ref_audio).is_file() or not recipe_args.generate_ref_text
+    ):
+        raise RecipeError(
+            "--generate_ref_audio needs an existing WAV or .npy file and --generate_ref_text, its transcript"
+        )
+
+
 def _generation_request(
     backend: Backend, recipe_args: Any, model_args: Any, training_args: Any, data: RunData
 ) -> GenerationRequest:
@@ -231,10 +268,6 @@ def _generation_request(
     ref_text, ref_codes = recipe_args.generate_ref_text, None
     if recipe_args.generate_ref_audio:
         reference = Path(recipe_args.generate_ref_audio)
-        if not reference.is_file() or not ref_text:
-            raise RecipeError(
-                "--generate_ref_audio needs an existing WAV or .npy file and --generate_ref_text, its transcript"
-            )
         ref_codes = (
             np.load(reference) if reference.suffix == ".npy" else backend.audio_encoder(model_args).encode(reference)
         )
@@ -258,6 +291,25 @@ def _generation_request(
 
 def _written(output_dir: Path) -> list[Path]:
     return sorted(p for p in output_dir.iterdir() if p.name != "demo_data") if output_dir.is_dir() else []
+
+
+def _say_what_next() -> None:
+    python = _shortest_path(Path(sys.executable))
+    print(
+        "\nnext: train on your own clips (name.wav + name.txt pairs in a folder):\n"
+        f"  {python} -m kwarg_guard.recipes.higgs_audio.manifest clips/\n"
+        f"  {python} -m kwarg_guard.recipes.higgs_audio --train_manifest clips/manifest.jsonl "
+        "--output_dir runs/my-voice\n"
+        "(the options, the manifest format and multi-GPU runs: --help, and the Higgs Audio guide)"
+    )
+
+
+def _shortest_path(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it (a venv of the clone)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _say_what_was_written(output_dir: Path) -> None:
