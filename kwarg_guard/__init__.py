@@ -8,13 +8,16 @@ One rewrite of a call's keywords (remap, drop, refuse), installed in one of thre
 
 ``report(model)`` says what was dropped or remapped, how often, and who passed it;
 ``explain(model, **inputs)`` dry-runs a call and says what each forward would receive.
-``install(preset)`` guards a library's class as soon as it is imported.
+``install(preset)`` guards a library's class as soon as it is imported;
+``guard_every(SomeBase)`` guards every instance of a class as it is built.
 """
 
 from ._doors import guard, kwarg_guard, patched, report, unguard
+from ._every import guard_every
 from ._explain import Explanation, explain
 from ._install import install, installed, uninstall
 from ._ledger import KeywordRecord, Report
+from ._targets import unwrap_model
 from .errors import NotGuardedError, UnexpectedKeywordError, UnexpectedKeywordWarning
 from .presets import Preset, available_presets, get_preset, preset_problems, register_preset
 
@@ -30,6 +33,7 @@ __all__ = [
     "explain",
     "get_preset",
     "guard",
+    "guard_every",
     "install",
     "installed",
     "kwarg_guard",
@@ -39,6 +43,7 @@ __all__ = [
     "report",
     "unguard",
     "uninstall",
+    "unwrap_model",
 ]
 
 __version__ = "0.1.0"

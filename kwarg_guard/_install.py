@@ -52,12 +52,14 @@ class Installation:
         self._layers: weakref.WeakKeyDictionary[Any, Layer] = weakref.WeakKeyDictionary()
 
     def hook(self, module: Any) -> None:
+        """Runs inside the program's ``import`` of the module, so it never raises: failing that
+        import would be worse than an unguarded class. What goes wrong is said loudly instead,
+        as an error on the ``kwarg_guard`` logger (on stderr unless logging is configured)."""
         # wrapt keeps hooks for good; an uninstalled one just does nothing when it fires.
         if not self.active:
             return
         cls = getattr(module, self.class_name, None)
         if not isinstance(cls, type):
-            # Failing the user's import would be worse than an unguarded class: say it loudly.
             LOGGER.error(
                 "kwarg_guard.install(%r): module %s has no class %s; nothing was guarded",
                 self.preset.name,
@@ -65,7 +67,16 @@ class Installation:
                 self.class_name,
             )
             return
-        self.apply(cls)
+        try:
+            self.apply(cls)
+        except Exception as exc:
+            LOGGER.error(
+                "kwarg_guard.install(%r): %s.%s cannot take this preset (%s); it runs unguarded",
+                self.preset.name,
+                self.module_name,
+                self.class_name,
+                exc,
+            )
 
     def apply(self, cls: type) -> None:
         if isinstance(self.preset.target, ModelsWrappedBy):

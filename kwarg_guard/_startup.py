@@ -1,48 +1,56 @@
-"""What a Python process started by ``kwarg-guard run`` does first: install the presets the
-launcher named, and print this process's report at exit when asked.
+"""What a Python process started by ``kwarg-guard run`` does once it imports what a preset
+guards (or kwarg_guard itself): install the presets the launcher named, and, when asked, keep
+what the guards do for the report printed at exit.
 
 The launcher passes its choices down in environment variables, so every Python process the
 command starts (torchrun ranks, ``accelerate launch``, DataLoader workers started with spawn)
-reads them, through the ``sitecustomize`` module the launcher puts first on ``PYTHONPATH``.
+reads them, through the ``sitecustomize`` module the launcher puts first on ``PYTHONPATH``. That
+module waits for the first import of a trigger module before importing this one, which loads
+torch.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 
 from ._doors import report
-from ._install import install
+from ._install import install, installed
 from ._ledger import keep_every_ledger
 
-__all__ = ["PRESETS_VARIABLE", "REPORT_VARIABLE", "SITE_DIRECTORY", "start_from_environment"]
+__all__ = [
+    "PRESETS_VARIABLE",
+    "REPORT_VARIABLE",
+    "SITE_DIRECTORY",
+    "TRIGGERS_VARIABLE",
+    "install_from_environment",
+    "report_of_this_process",
+]
 
 PRESETS_VARIABLE = "KWARG_GUARD_PRESETS"  # comma-separated preset names
+TRIGGERS_VARIABLE = "KWARG_GUARD_TRIGGERS"  # comma-separated modules whose import installs them
 REPORT_VARIABLE = "KWARG_GUARD_REPORT"  # "1": print report() at exit
 SITE_DIRECTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_site")
 
 
-def start_from_environment() -> None:
+def install_from_environment() -> None:
     """Install the presets named in the environment; a preset that cannot be installed is said
     on stderr, and never stops the process."""
+    if os.environ.get(REPORT_VARIABLE) == "1":
+        keep_every_ledger()
     for name in filter(None, os.environ.get(PRESETS_VARIABLE, "").split(",")):
         try:
             install(name)
         except Exception as exc:
-            _say(f"preset {name!r} not installed in this process: {exc}")
-    if os.environ.get(REPORT_VARIABLE) == "1":
-        keep_every_ledger()
-        atexit.register(_print_report)
+            sys.stderr.write(f"kwarg-guard: preset {name!r} not installed in this process: {exc}\n")
 
 
-def _print_report() -> None:
-    rank = os.environ.get("RANK")
-    who = f"pid {os.getpid()}" + (f", rank {rank}" if rank is not None else "")
-    program = " ".join(sys.argv) or sys.executable
-    sys.stderr.write(f"kwarg-guard report for {program} ({who}):\n{report()}\n")
-    sys.stderr.flush()
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(f"kwarg-guard: {message}\n")
+def report_of_this_process() -> str:
+    """``report()`` of every guard in the process, and a line for each preset that guarded
+    nothing because its module was never imported."""
+    idle = [
+        f"preset {name!r} guarded nothing: this process never imported {installation.module_name}"
+        for name, installation in sorted(installed().items())
+        if installation.guarded is None
+    ]
+    return "\n".join([str(report()), *idle])

@@ -26,6 +26,7 @@ __all__ = [
     "describe_target",
     "find_targets",
     "unwrap_containers",
+    "unwrap_model",
 ]
 
 # (class name on the MRO, attribute holding what it wraps). Matched by name so that nothing is
@@ -40,6 +41,20 @@ CONTAINERS = (
     ("PeftModel", "base_model"),  # PeftModelForCausalLM & co.: their base_model is the tuner
     ("BaseTuner", "model"),  # LoraModel, IA3Model, ...: the model they adapt
 )
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model that actually runs a call: ``model`` without the containers that only hand a call
+    on (``torch.compile``, DDP, DataParallel, DeepSpeed, FSDP, PEFT's models and tuners). It is
+    where a guard with no ``target`` lands.
+
+    >>> import torch
+    >>> from kwarg_guard import unwrap_model
+    >>> net = torch.nn.Linear(2, 2)
+    >>> unwrap_model(torch.nn.DataParallel(net)) is net
+    True
+    """
+    return unwrap_containers(model)
 
 
 def unwrap_containers(module: torch.nn.Module, containers: tuple[tuple[str, str], ...] = CONTAINERS) -> torch.nn.Module:

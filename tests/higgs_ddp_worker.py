@@ -12,7 +12,9 @@ import soundfile
 import torch
 import torch.distributed as dist
 
-from kwarg_guard.recipes.higgs_audio import _finish_distributed, backends, main
+from kwarg_guard.recipes.higgs_audio import _finish_distributed, main
+from kwarg_guard.recipes.higgs_audio.legacy import LEGACY
+from kwarg_guard.recipes.higgs_audio.native import NATIVE
 
 
 class CountingEncoder:
@@ -35,7 +37,7 @@ class CountingEncoder:
 if __name__ == "__main__":
     output, manifest, extra = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
     encoder = CountingEncoder(output / "encodings.log")
-    for backend in (backends.LEGACY, backends.NATIVE):
+    for backend in (LEGACY, NATIVE):
         object.__setattr__(backend, "audio_encoder", lambda model_args: encoder)
     result = main(
         [

@@ -11,10 +11,9 @@ pytestmark = needs_boson
 
 
 def tiny_parts(folder: Path, num_utterances: int = 8):
-    from kwarg_guard.recipes.higgs_audio.batching import HiggsAudioBatcher, make_collator
     from kwarg_guard.recipes.higgs_audio.codes import CodeCache, load_codes
+    from kwarg_guard.recipes.higgs_audio.legacy.data import HiggsAudioBatcher, HiggsAudioDataset, make_collator
     from kwarg_guard.recipes.higgs_audio.manifest import read_manifest
-    from kwarg_guard.recipes.higgs_audio.samples import HiggsAudioDataset
     from kwarg_guard.recipes.higgs_audio.tiny import tiny_config, tiny_tokenizer, write_demo_manifest
 
     config, tokenizer = tiny_config(), tiny_tokenizer()
@@ -38,10 +37,12 @@ def lora_model(seed: int = 0, preset: bool = True, targets: str = "attention,mlp
     from peft import LoraConfig, get_peft_model
 
     from kwarg_guard import guard
-    from kwarg_guard.recipes.higgs_audio.model import lora_target_regex
+    from kwarg_guard.recipes.higgs_audio.finetune import lora_target_regex
+    from kwarg_guard.recipes.higgs_audio.legacy.model import LORA_TARGETS
     from kwarg_guard.recipes.higgs_audio.tiny import tiny_model
 
     model = get_peft_model(
-        tiny_model(seed), LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=lora_target_regex(targets))
+        tiny_model(seed),
+        LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=lora_target_regex(targets, LORA_TARGETS)),
     )
     return guard(model, preset="higgs_audio") if preset else model

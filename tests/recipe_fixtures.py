@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kwarg_guard.recipes.higgs_audio.backends import choose_backend
+from kwarg_guard.recipes.higgs_audio.backend import choose_backend
 
 BACKEND = choose_backend("auto")
 
@@ -29,7 +29,7 @@ def lora(seed: int = 0, targets: str = "attention,mlp,audio_ffn,heads", dropout:
     """The backend's tiny model with LoRA and its preset, as the recipe prepares it."""
     from types import SimpleNamespace
 
-    from kwarg_guard.recipes.higgs_audio.model import prepare_model
+    from kwarg_guard.recipes.higgs_audio.finetune import prepare_model
 
     torch.manual_seed(seed)
     options = SimpleNamespace(full_finetune=False, lora_r=4, lora_alpha=8, lora_dropout=dropout, lora_targets=targets)

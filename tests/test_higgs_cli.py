@@ -12,12 +12,8 @@ from pathlib import Path
 import pytest
 from recipe_fixtures import BACKEND
 
-from kwarg_guard.recipes.higgs_audio.arguments import (
-    DATACLASSES,
-    LEGACY_AUDIO_TOKENIZER_REVISION,
-    LEGACY_MODEL_REVISION,
-    parse_arguments,
-)
+from kwarg_guard.recipes.higgs_audio.arguments import DATACLASSES, parse_arguments
+from kwarg_guard.recipes.higgs_audio.release import LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_REVISION
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -281,7 +277,7 @@ class TestHubRevisions:
         import huggingface_hub
         import transformers
 
-        from kwarg_guard.recipes.higgs_audio.codes import HiggsAudioTokenizerEncoder
+        from kwarg_guard.recipes.higgs_audio.legacy.audio import HiggsAudioTokenizerEncoder
 
         calls = []
         monkeypatch.setattr(

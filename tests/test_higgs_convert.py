@@ -38,7 +38,7 @@ def legacy(tmp_path_factory):
 
 
 def native_logits(model, inputs):
-    from kwarg_guard.recipes.higgs_audio.native_layout import native_sample
+    from kwarg_guard.recipes.higgs_audio.native.data import native_sample
     from kwarg_guard.recipes.higgs_audio.prompts import Prompt
 
     config = model.config

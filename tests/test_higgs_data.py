@@ -180,7 +180,7 @@ class TestDataset:
         assert (first.label_ids[first.input_ids == config.audio_out_token_idx] == -100).all()
 
     def test_voice_cloning_reference_is_not_trained(self, tmp_path, higgs):
-        from kwarg_guard.recipes.higgs_audio.samples import HiggsAudioDataset
+        from kwarg_guard.recipes.higgs_audio.legacy.data import HiggsAudioDataset
 
         _config, tokenizer, _, batcher, _ = higgs
         path = write(

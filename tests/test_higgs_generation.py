@@ -20,9 +20,9 @@ def tokenizer():
 
 def spy_on_generate(model, monkeypatch):
     """Record what ``generate`` is given, then let it run."""
-    from kwarg_guard.recipes.higgs_audio.backends import _base
+    from kwarg_guard.recipes.higgs_audio.backend import base_model
 
-    base = _base(model)
+    base = base_model(model)
     calls = []
     real = base.generate
     monkeypatch.setattr(base, "generate", lambda *a, **k: calls.append(k) or real(*a, **k))

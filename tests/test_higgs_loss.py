@@ -9,7 +9,7 @@ pytestmark = needs_boson
 if HAS_BOSON:
     from higgs_fixtures import higgs, lora_model  # noqa: F401
 
-    from kwarg_guard.recipes.higgs_audio.loss import higgs_audio_loss
+    from kwarg_guard.recipes.higgs_audio.legacy.loss import higgs_audio_loss
 
 
 def peaked(targets, vocab, scale=30.0):
@@ -82,7 +82,7 @@ class TestOnTheModel:
         assert all(p.grad is None for n, p in model.named_parameters() if "lora_" not in n)
 
     def test_llm_checkpointing_keeps_loss_and_every_gradient(self, higgs):
-        from kwarg_guard.recipes.higgs_audio.checkpointing import checkpoint_llm_layers, is_checkpointed
+        from kwarg_guard.recipes.higgs_audio.legacy.checkpointing import checkpoint_llm_layers, is_checkpointed
 
         *_, batch = higgs
         results = []

@@ -35,7 +35,7 @@ def tokenizer():
 
 
 def sample(tokenizer, config, ref=False):
-    from kwarg_guard.recipes.higgs_audio.native_layout import native_sample
+    from kwarg_guard.recipes.higgs_audio.native.data import native_sample
     from kwarg_guard.recipes.higgs_audio.prompts import build_prompt
 
     prompt = build_prompt(tokenizer, "Hello there.", ref_text="Before." if ref else None)
@@ -83,8 +83,8 @@ class TestLayout:
 def test_lora_groups_reach_the_native_modules():
     from peft import LoraConfig, get_peft_model
 
-    from kwarg_guard.recipes.higgs_audio.model import lora_target_regex
-    from kwarg_guard.recipes.higgs_audio.native_model import NATIVE_LORA_TARGETS
+    from kwarg_guard.recipes.higgs_audio.finetune import lora_target_regex
+    from kwarg_guard.recipes.higgs_audio.native.model import LORA_TARGETS as NATIVE_LORA_TARGETS
     from kwarg_guard.recipes.higgs_audio.tiny import tiny_native_model
 
     expected = {"attention": 8, "mlp": 6, "audio_ffn": 6, "heads": 2}
@@ -100,7 +100,7 @@ def test_lora_groups_reach_the_native_modules():
 def test_the_models_own_checkpointing_keeps_loss_and_gradients(tokenizer, config):
     from recipe_fixtures import lora
 
-    from kwarg_guard.recipes.higgs_audio.backends import NATIVE
+    from kwarg_guard.recipes.higgs_audio.native import NATIVE
 
     batch = NATIVE.collator(config)([sample(tokenizer, config), sample(tokenizer, config, ref=True)])
     results = []
@@ -136,7 +136,7 @@ class TestPreset:
 
     @pytest.fixture
     def inputs(self, tokenizer, config):
-        from kwarg_guard.recipes.higgs_audio.native_layout import NativeCollator
+        from kwarg_guard.recipes.higgs_audio.native.data import NativeCollator
 
         batch = NativeCollator(config)([sample(tokenizer, config)])
         return {k: v for k, v in batch.items() if k not in ("labels", "audio_labels")}, batch["audio_labels"]
@@ -183,18 +183,18 @@ class TestPreset:
 
 def test_the_trainer_passes_the_model_no_labels_and_no_item_count(tmp_path, monkeypatch):
     """The Trainer's num_items_in_batch counts text tokens: it must never scale the audio loss."""
-    import kwarg_guard.recipes.higgs_audio.native_model as native_model
+    import kwarg_guard.recipes.higgs_audio.native.model as native_model
     from kwarg_guard.recipes.higgs_audio import main
 
     seen = []
-    real = native_model.load_native_model
+    real = native_model.load_model
 
     def load_and_watch(*args, **kwargs):
         model = real(*args, **kwargs)
         model.register_forward_pre_hook(lambda module, a, k: seen.append(set(k)), with_kwargs=True)
         return model
 
-    monkeypatch.setattr(native_model, "load_native_model", load_and_watch)
+    monkeypatch.setattr(native_model, "load_model", load_and_watch)
     main(["--demo", "--output_dir", str(tmp_path), "--num_train_epochs", "1", "--generate_text", ""])
     assert seen and all(not ({"audio_labels", "num_items_in_batch"} & keys) for keys in seen)
 

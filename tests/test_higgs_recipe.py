@@ -228,7 +228,7 @@ class TestConfigurationAndBenchmark:
 
     def test_trainer_gradient_checkpointing_flag_checkpoints_the_llm_layers(self, tmp_path):
         from kwarg_guard.recipes.higgs_audio import main
-        from kwarg_guard.recipes.higgs_audio.checkpointing import is_checkpointed
+        from kwarg_guard.recipes.higgs_audio.legacy.checkpointing import is_checkpointed
 
         result = main(
             [

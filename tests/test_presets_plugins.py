@@ -1,19 +1,21 @@
 """Presets as data, open to other packages: entry points, install() at import time, uninstall()."""
 
 import importlib
+import logging
 import subprocess
 import sys
 import textwrap
 
 import pytest
 import torch
-from conftest import needs_boson
+from conftest import HAS_BOSON, needs_boson
 
 from kwarg_guard import (
     NotGuardedError,
     Preset,
     available_presets,
     get_preset,
+    guard,
     install,
     installed,
     patched,
@@ -224,3 +226,87 @@ def test_install_higgs_audio_before_importing_boson_fixes_peft_causal_lm():
     """)
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0 and completed.stdout.strip().endswith("ok"), completed.stderr[-3000:]
+
+
+class TestImportHookContract:
+    def test_a_preset_that_does_not_fit_the_class_leaves_the_import_working(self, site, caplog):
+        (site / "misfit_lib.py").write_text(
+            textwrap.dedent("""
+            import torch
+            class Net(torch.nn.Module):
+                def forward(self, x):
+                    return x
+        """)
+        )
+        register_preset(
+            Preset(name="misfit", description="t", remap={"labels": "label_ids"}, target="misfit_lib.Net"),
+            replace=True,
+        )
+        install("misfit")
+        try:
+            with caplog.at_level(logging.ERROR, logger="kwarg_guard"):
+                module = importlib.import_module("misfit_lib")
+            (record,) = [r for r in caplog.records if "misfit" in r.getMessage()]
+            assert record.levelno == logging.ERROR
+            assert "kwarg_guard.install('misfit'): misfit_lib.Net cannot take this preset" in record.getMessage()
+            assert "does not accept 'label_ids'" in record.getMessage() and "it runs unguarded" in record.getMessage()
+            assert installed()["misfit"].guarded is None
+            assert "forward" in vars(module.Net) and vars(module.Net)["forward"].__qualname__ == "Net.forward"
+        finally:
+            uninstall("misfit")
+
+
+class TestPresetNames:
+    @pytest.mark.parametrize("typed", ["higgs-audio", "Higgs_Audio", "higgs_audo"])
+    def test_a_near_miss_gets_a_suggestion(self, typed):
+        with pytest.raises(ValueError, match=rf"unknown preset '{typed}' \(did you mean 'higgs_audio'\?\); known"):
+            get_preset(typed)
+
+    def test_a_name_near_nothing_gets_none(self):
+        with pytest.raises(ValueError, match=r"unknown preset 'zzz'; known presets: "):
+            get_preset("zzz")
+
+
+class TestAlternatives:
+    def test_a_missing_requirement_names_the_alternative_that_is_installed(self):
+        register_preset(Preset(name="here", description="t", target="json.JSONDecoder", requires="json"), replace=True)
+        missing = register_preset(
+            Preset(
+                name="elsewhere",
+                description="t",
+                target="no_such_pkg.Model",
+                requires="no_such_pkg",
+                install_hint="pip install no-such-pkg",
+                alternatives=["gone", "here"],
+            ),
+            replace=True,
+        )
+        message = missing.requirement_missing()
+        assert message is not None and message.endswith("use preset='here'")
+        assert "pip install" not in message
+        assert missing.fitting_alternative() is get_preset("here")
+
+    def test_without_a_fitting_alternative_it_says_how_to_install(self):
+        missing = register_preset(
+            Preset(
+                name="elsewhere_alone",
+                description="t",
+                target="no_such_pkg.Model",
+                requires="no_such_pkg",
+                install_hint="pip install no-such-pkg",
+                alternatives=["elsewhere_alone_too"],
+            ),
+            replace=True,
+        )
+        assert missing.fitting_alternative() is None
+        assert missing.requirement_missing().endswith("is not installed. pip install no-such-pkg")
+
+    @pytest.mark.skipif(HAS_BOSON, reason="boson_multimodal is installed: higgs_audio applies on this stack")
+    def test_guard_with_higgs_audio_on_transformers_5_names_higgs_audio_v2(self):
+        with pytest.raises(ImportError) as raised:
+            guard(torch.nn.Sequential(torch.nn.Linear(2, 2)), preset="higgs_audio")
+        assert str(raised.value).endswith(
+            "needs the 'boson_multimodal' package, and it is not installed; this environment has what preset "
+            "'higgs_audio_v2' guards: use preset='higgs_audio_v2'"
+        )
+        assert "transformers==4.46" not in str(raised.value)

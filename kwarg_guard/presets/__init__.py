@@ -16,11 +16,12 @@ not a ``Preset`` is skipped and reported (``preset_problems()`` and a warning on
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import importlib.util
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -50,12 +51,20 @@ class Preset:
     Attributes:
         name: what users pass as ``preset=``.
         description: one line for listings and error messages.
-        remap, drop, on_unknown, target: defaults for the options of the same names; options
-            given explicitly next to ``preset=`` win (``remap`` is merged key by key).
+        remap: the default ``remap=``; a ``remap`` given next to ``preset=`` is merged into it
+            key by key, its own keys winning.
+        drop: keywords always dropped; a ``drop`` given next to ``preset=`` adds to them.
+        on_unknown: the default ``on_unknown=``; one given next to ``preset=`` wins.
+        target: the default ``target=``; one given next to ``preset=`` wins.
         unused_unless: ``{keyword: attribute}``: a parameter the model ignores when the guarded
             module's attribute is ``None`` (``{"labels": "text_lm_head"}``); reported as ignored.
+        renames: apply the known keyword renames in whichever direction each forward needs (see
+            ``guard``).
         requires: a module that must be importable for ``target`` to exist; when nothing matches
             and it is missing, the error says how to install it (``install_hint``).
+        alternatives: presets for the same model in other environments; where ``requires`` is
+            missing, the first of them whose own requirement is installed is named instead of
+            ``install_hint`` (``higgs_audio`` on transformers 5 names ``higgs_audio_v2``).
 
     >>> from kwarg_guard import Preset, kwarg_guard, register_preset
     >>> _ = register_preset(
@@ -71,15 +80,18 @@ class Preset:
 
     name: str
     description: str
-    remap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    remap: Mapping[str, str] = field(default_factory=dict)  # frozen in __post_init__
     drop: Collection[str] = frozenset()
     on_unknown: OnUnknown | None = None
     target: Any = None  # what ``target=`` takes
     requires: str | None = None
     install_hint: str = ""
-    unused_unless: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    unused_unless: Mapping[str, str] = field(default_factory=dict)  # frozen in __post_init__
+    renames: bool = False
+    alternatives: Sequence[str] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "alternatives", tuple(self.alternatives))
         object.__setattr__(self, "remap", MappingProxyType(dict(self.remap)))
         object.__setattr__(self, "drop", frozenset(self.drop))
         object.__setattr__(self, "unused_unless", MappingProxyType(dict(self.unused_unless)))
@@ -94,16 +106,27 @@ class Preset:
         """
         from .._rules import Rules
 
-        return Rules.from_options(dict(self.remap), self.drop, self.on_unknown, dict(self.unused_unless))
+        return Rules.from_options(dict(self.remap), self.drop, self.on_unknown, dict(self.unused_unless), self.renames)
 
     def requirement_missing(self) -> str | None:
-        """The error text when ``requires`` cannot be imported, else ``None``."""
+        """The error text when ``requires`` cannot be imported, else ``None``: the preset that
+        fits this environment, if one of ``alternatives`` does, else how to install it."""
         if self.requires is None or _importable(self.requires):
             return None
-        return (
-            f"preset {self.name!r} targets {self.target!r}, which needs the {self.requires!r} package, "
-            f"and it is not installed. {self.install_hint}".rstrip()
-        )
+        problem = f"preset {self.name!r} targets {self.target!r}, which needs the {self.requires!r} package, and it is not installed"
+        fitting = self.fitting_alternative()
+        if fitting is not None:
+            return f"{problem}; this environment has what preset {fitting.name!r} guards: use preset={fitting.name!r}"
+        return f"{problem}. {self.install_hint}".rstrip()
+
+    def fitting_alternative(self) -> Preset | None:
+        """The first of ``alternatives`` whose own requirement is installed, else ``None``."""
+        presets = available_presets()
+        for name in self.alternatives:
+            other = presets.get(name)
+            if other is not None and other.requires is not None and _importable(other.requires):
+                return other
+        return None
 
 
 def _importable(module: str) -> bool:
@@ -167,7 +190,18 @@ def get_preset(name: str) -> Preset:
         return presets[name]
     except (KeyError, TypeError):
         known = ", ".join(sorted(presets)) or "none"
-        raise ValueError(f"unknown preset {name!r}; known presets: {known}") from None
+        guess = _closest(name, presets) if isinstance(name, str) else None
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        raise ValueError(f"unknown preset {name!r}{hint}; known presets: {known}") from None
+
+
+def _closest(name: str, presets: Collection[str]) -> str | None:
+    # Preset names are identifiers: a hyphen or a capital is the commonest slip.
+    spelled = name.strip().lower().replace("-", "_")
+    if spelled in presets:
+        return spelled
+    matches = difflib.get_close_matches(spelled, list(presets), n=1, cutoff=0.8)
+    return matches[0] if matches else None
 
 
 def preset_problems() -> list:

@@ -16,6 +16,11 @@ model built without a text head is ignored by the model: reported.
 ``peft_headless``: a headless model (``LlamaModel``, ``OPTModel``, ``RobertaModel`` ...) under a
 PEFT task wrapper (CAUSAL_LM, SEQ_CLS, TOKEN_CLS), which passes ``labels`` the model cannot use:
 it is dropped at the model the PEFT tuner wraps, whatever its class.
+
+``renames``: a keyword that a library renamed across releases reaches a forward that takes it
+under its other name (transformers 5.24's ``generate()`` passes ``cache=`` to a custom forward
+written for ``past_key_values``; TRL passes ``logits_to_keep=`` to a forward that takes
+``num_logits_to_keep``): the value moves to the name the forward takes.
 """
 
 from .._targets import PEFT_BASE_MODEL
@@ -29,6 +34,7 @@ HIGGS_AUDIO = register_preset(
         on_unknown="warn",
         target="boson_multimodal.model.higgs_audio.modeling_higgs_audio.HiggsAudioModel",
         requires="boson_multimodal",
+        alternatives=["higgs_audio_v2"],
         install_hint=(
             "Install it without its pinned extras, beside transformers 4.46: pip install 'transformers==4.46.3' "
             "'peft==0.14.0' accelerate librosa dacite loguru pandas && pip install --no-deps boson-multimodal==0.1.1"
@@ -44,6 +50,7 @@ HIGGS_AUDIO_V2 = register_preset(
         unused_unless={"labels": "text_lm_head"},
         target="transformers.models.higgs_audio_v2.modeling_higgs_audio_v2.HiggsAudioV2ForConditionalGeneration",
         requires="transformers.models.higgs_audio_v2",
+        alternatives=["higgs_audio"],
         install_hint="It is in transformers 5: pip install 'transformers>=5.23'.",
     )
 )
@@ -54,5 +61,13 @@ PEFT_HEADLESS = register_preset(
         description="the model inside a PEFT task wrapper: labels dropped, other strays warned about",
         drop=["labels"],
         target=PEFT_BASE_MODEL,
+    )
+)
+
+RENAMES = register_preset(
+    Preset(
+        name="renames",
+        description="keywords a library renamed (cache / past_key_values, logits_to_keep ...) moved to the name each forward takes",
+        renames=True,
     )
 )

@@ -16,9 +16,8 @@ import torch
 
 
 def logits(model, inputs):
-    from kwarg_guard.recipes.higgs_audio.batching import HiggsAudioBatcher, make_collator
+    from kwarg_guard.recipes.higgs_audio.legacy.data import HiggsAudioBatcher, make_collator, sample_from_prompt
     from kwarg_guard.recipes.higgs_audio.prompts import Prompt
-    from kwarg_guard.recipes.higgs_audio.samples import sample_from_prompt
 
     prompt = Prompt(inputs["input_ids"], None, tuple(inputs["trained"]))
     sample = sample_from_prompt(prompt, [np.asarray(c) for c in inputs["codes"]])
@@ -33,7 +32,8 @@ def make(folder: Path):
     from peft import LoraConfig, get_peft_model
 
     from kwarg_guard import guard
-    from kwarg_guard.recipes.higgs_audio.model import lora_target_regex
+    from kwarg_guard.recipes.higgs_audio.finetune import lora_target_regex
+    from kwarg_guard.recipes.higgs_audio.legacy.model import LORA_TARGETS
     from kwarg_guard.recipes.higgs_audio.prompts import build_prompt
     from kwarg_guard.recipes.higgs_audio.tiny import tiny_model, tiny_tokenizer
 
@@ -57,7 +57,7 @@ def make(folder: Path):
             task_type="CAUSAL_LM",
             r=4,
             init_lora_weights=False,
-            target_modules=lora_target_regex("attention,mlp,audio_ffn,heads"),
+            target_modules=lora_target_regex("attention,mlp,audio_ffn,heads", LORA_TARGETS),
         ),
     )
     peft_model.save_pretrained(folder / "adapter")

@@ -1,4 +1,5 @@
-"""Reports what a DataLoader worker started with spawn sees: which presets are installed in it."""
+"""Reports what a DataLoader worker started with spawn sees: the preset guarding its class once the
+worker imports the library."""
 
 import sys
 
@@ -10,8 +11,12 @@ class Probe(torch.utils.data.Dataset):
         return 1
 
     def __getitem__(self, index):
+        import peft.tuners.tuners_utils  # noqa: F401  (the import installs the preset)
+
         installed = sys.modules.get("kwarg_guard")
-        return ",".join(sorted(installed.installed())) if installed else "kwarg_guard not loaded"
+        if installed is None:
+            return "kwarg_guard not loaded"
+        return ",".join(f"{name} on {i.guarded.__name__}" for name, i in sorted(installed.installed().items()))
 
 
 def first(batch):

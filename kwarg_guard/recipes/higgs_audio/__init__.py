@@ -7,14 +7,26 @@
     python -m kwarg_guard.recipes.higgs_audio config.yaml [--option value ...]
     torchrun --nproc_per_node 8 -m kwarg_guard.recipes.higgs_audio config.yaml
 
-Modules, one idea each: ``arguments`` (the options), ``manifest`` (reading and checking a JSONL
-manifest), ``codes`` (audio to codes, cached), ``prompts`` (the ChatML prompt, shared), ``data``
-(manifests to datasets), ``hub`` (revisions and checkpoint formats), ``backends`` (what differs
-between the ports), ``samples`` + ``batching`` (legacy layout), ``native_layout`` (native layout),
-``loss`` (shifted cross-entropy, normalised over the accumulation window), ``trainer`` (the
-Trainer), ``model`` + ``native_model`` (loading, LoRA, the guard), ``checkpointing`` (legacy
-activation checkpointing), ``generation``, ``plots``, ``benchmark``, ``memory``, ``convert``
-(checkpoints between the ports), ``tiny`` (the CPU demo's models, tokenizer and data), ``train``.
+The layout: one package per model port behind one interface, and what both share beside them.
+
+* ``backend`` — the ``Backend`` interface: everything that differs between the ports.
+* ``legacy/`` — boson_multimodal's port: ``data`` (samples, the official collator), ``model``,
+  ``checkpointing``, ``loss``, ``generation``, ``audio`` (its audio tokenizer).
+* ``native/`` — transformers 5's port: ``data`` (the processor's layout), ``model``, ``loss``,
+  ``generation``, ``audio``.
+* Shared: ``arguments`` + ``usage`` (the options and their help), ``manifest`` (reading and checking
+  a JSONL manifest), ``codes`` (audio to codes, cached), ``prompts`` (the ChatML prompt), ``data``
+  (manifests to datasets), ``release`` (the released model's facts), ``hub`` (revisions and
+  checkpoint formats), ``loss`` (the normalisation over the accumulation window and the weighting
+  of text and audio), ``finetune`` (dtype, LoRA or full fine-tuning, the guard), ``trainer`` (the
+  Trainer), ``generation`` (the request and saving its result), ``train`` (the run), ``model_card``,
+  ``plots``, ``benchmark``, ``memory``, ``convert`` (checkpoints between the ports), ``tiny`` (the
+  CPU demo's models, tokenizer and data).
+
+Where to change what: the loss weighting is ``loss.normalized_loss`` (and the
+``--text_loss_weight`` / ``--audio_loss_weight`` options); a new dataset format is a reader in
+``manifest.py`` that yields the same ``Utterance`` records; what one port does differently lives
+in its package, behind a ``Backend`` method.
 """
 
 from __future__ import annotations

@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .release import FRAME_RATE, LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_REVISION
 from .usage import HELP_FLAGS, recipe_help
 
 __all__ = [
     "DEMO_DEFAULTS",
-    "FRAME_RATE",
-    "LEGACY_AUDIO_TOKENIZER_REVISION",
-    "LEGACY_MODEL_REVISION",
     "DataArguments",
     "LoraArguments",
     "ModelArguments",
@@ -30,12 +28,6 @@ __all__ = [
     "RecipeError",
     "parse_arguments",
 ]
-
-# The last snapshots of the hub repositories before they were rewritten (April 2026) in the
-# transformers-native format, which boson_multimodal cannot load.
-LEGACY_MODEL_REVISION = "10840182ca4ad5d9d9113b60b9bb3c1ef1ba3f84"
-LEGACY_AUDIO_TOKENIZER_REVISION = "9d4988fbd4ad07b4cac3a5fa462741a41810dbec"
-FRAME_RATE = 25  # audio frames per second of the Higgs audio tokenizer
 
 
 class RecipeError(ValueError):

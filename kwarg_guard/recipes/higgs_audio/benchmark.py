@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from .finetune import prepare_model
 from .manifest import AudioSource, Utterance
-from .model import prepare_model
 from .trainer import HiggsAudioTrainer
 
 __all__ = ["run_benchmark", "synthetic_dataset"]

@@ -37,6 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .release import LEGACY_MODEL_TYPE, NATIVE_MODEL_TYPE, TOKEN_IDS
+
 __all__ = ["ConversionError", "convert", "convert_adapter", "convert_checkpoint", "rename_key"]
 
 SIDECAR = "higgs_audio_conversion.json"
@@ -59,10 +61,10 @@ _SPLIT = (("embedding_frozen", "embedding_trainable"), ("linear_frozen", "linear
 
 # What the released checkpoint uses where one port has a field the other lacks.
 RELEASE = {
-    "audio_in_token_idx": 128015,
-    "audio_eos_token_id": 128012,
-    "audio_delay_token_id": 128014,
-    "eot_token_id": 128009,
+    "audio_in_token_idx": TOKEN_IDS["audio_in"],
+    "audio_eos_token_id": TOKEN_IDS["audio_eos"],
+    "audio_delay_token_id": TOKEN_IDS["audio_delay"],
+    "eot_token_id": TOKEN_IDS["eot"],
 }
 
 
@@ -119,11 +121,11 @@ def convert(source: Path, destination: Path, to: str, force: bool = False) -> li
 def convert_checkpoint(source: Path, destination: Path, to: str) -> list[Path]:
     config = _read_json(source / "config.json")
     found = config.get("model_type")
-    wanted_from = "higgs_audio" if to == "native" else "higgs_audio_v2"
+    wanted_from = LEGACY_MODEL_TYPE if to == "native" else NATIVE_MODEL_TYPE
     if found != wanted_from:
         raise ConversionError(
             f"{source} has model_type {found!r}; --to {to} converts a {wanted_from!r} checkpoint"
-            + (" (it is already in that format)" if found in ("higgs_audio", "higgs_audio_v2") else "")
+            + (" (it is already in that format)" if found in (LEGACY_MODEL_TYPE, NATIVE_MODEL_TYPE) else "")
         )
     rules = TO_NATIVE if to == "native" else TO_LEGACY
     kept = _kept_files(source, to)
@@ -222,7 +224,7 @@ def legacy_to_native_config(legacy: dict[str, Any], ids: dict[str, int]) -> dict
     hidden, heads = text.get("hidden_size", 4096), text.get("num_attention_heads", 32)
     return {
         "architectures": ["HiggsAudioV2ForConditionalGeneration"],
-        "model_type": "higgs_audio_v2",
+        "model_type": NATIVE_MODEL_TYPE,
         "vocab_size": text.get("vocab_size", 128256),
         "hidden_size": hidden,
         "intermediate_size": text.get("intermediate_size", 11008),
@@ -290,7 +292,7 @@ def native_to_legacy_config(native: dict[str, Any], ids: dict[str, int]) -> dict
     }
     return {
         "architectures": ["HiggsAudioModel"],
-        "model_type": "higgs_audio",
+        "model_type": LEGACY_MODEL_TYPE,
         "text_config": text_config,
         "audio_adapter_type": "dual_ffn_fast_forward",
         "audio_dual_ffn_layers": list(range(native["num_hidden_layers"])),

@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from .arguments import FRAME_RATE, RecipeError
+from .arguments import RecipeError
 from .codes import CodeCache, load_codes
 from .manifest import AudioSource, ManifestError, Utterance, read_manifest
+from .prompts import Prompt, build_prompt
+from .release import FRAME_RATE
 
-__all__ = ["RunData", "audio_frames", "check_data_arguments", "load_run_data"]
+__all__ = ["RunData", "UtteranceDataset", "audio_frames", "check_data_arguments", "load_run_data"]
 
 LOGGER = logging.getLogger("kwarg_guard.recipes.higgs_audio")
 
@@ -36,6 +39,38 @@ class RunData:
     first: Utterance
     first_codes: tuple[np.ndarray, np.ndarray | None]
     skipped: list[tuple[int, float]]  # (manifest line, seconds) of utterances left out for length
+
+
+class UtteranceDataset(torch.utils.data.Dataset):
+    """Utterances with their codes; each port's dataset builds its samples from them.
+
+    A port's dataset defines ``__getitem__`` (one sample, built fresh on every access) and
+    ``positions`` (how many positions the model processes for a prompt and its code segments,
+    for ``--group_by_length``). A new dataset format is a new manifest reader, not a new dataset.
+    """
+
+    def __init__(self, utterances: list, codes: list, tokenizer: Any, config: Any = None):
+        if len(utterances) != len(codes):
+            raise ValueError("one (target, reference) codes pair per utterance is needed")
+        self.utterances, self.codes, self.tokenizer, self.config = utterances, codes, tokenizer, config
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def prompt_and_codes(self, index: int) -> tuple[Prompt, list[np.ndarray]]:
+        """The utterance's prompt and its code segments in placeholder order (reference first)."""
+        utterance = self.utterances[index]
+        target, reference = self.codes[index]
+        prompt = build_prompt(self.tokenizer, utterance.text, utterance.scene, utterance.speaker, utterance.ref_text)
+        return prompt, ([reference, target] if reference is not None else [target])
+
+    def positions(self, prompt: Prompt, segments: list[np.ndarray]) -> int:
+        raise NotImplementedError
+
+    @property
+    def lengths(self) -> list[int]:
+        """Positions the model processes per sample (for ``--group_by_length``)."""
+        return [self.positions(*self.prompt_and_codes(index)) for index in range(len(self))]
 
 
 def audio_frames(source: AudioSource) -> int:

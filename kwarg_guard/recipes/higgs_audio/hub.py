@@ -11,19 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .arguments import LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_REVISION, RecipeError
+from .arguments import RecipeError
 
-__all__ = ["LEGACY_TYPE", "NATIVE_TYPE", "apply_revision_defaults", "check_checkpoint", "checkpoint_model_type"]
-
-LEGACY_TYPE = "higgs_audio"
-NATIVE_TYPE = "higgs_audio_v2"
+__all__ = ["apply_revision_defaults", "check_checkpoint", "checkpoint_model_type"]
 
 
-def apply_revision_defaults(model_args: Any, backend_name: str) -> None:
-    """Fill in the revisions the user left out: the legacy snapshots for the legacy backend."""
-    if backend_name == "legacy":
-        model_args.model_revision = model_args.model_revision or LEGACY_MODEL_REVISION
-        model_args.audio_tokenizer_revision = model_args.audio_tokenizer_revision or LEGACY_AUDIO_TOKENIZER_REVISION
+def apply_revision_defaults(model_args: Any, backend: Any) -> None:
+    """Fill in the revisions the user left out: the backend's defaults (the legacy snapshots)."""
+    for option, revision in backend.default_revisions.items():
+        setattr(model_args, option, getattr(model_args, option) or revision)
     model_args.tokenizer_revision = model_args.tokenizer_revision or (
         model_args.model_revision if model_args.tokenizer_name_or_path is None else None
     )
@@ -45,26 +41,15 @@ def checkpoint_model_type(name_or_path: str, revision: str | None) -> str | None
     return values.get("model_type")
 
 
-def check_checkpoint(model_args: Any, backend_name: str) -> None:
+def check_checkpoint(model_args: Any, backend: Any) -> None:
     """Refuse a checkpoint of the other format before anything is loaded.
 
     Raises:
         RecipeError: naming what was found, the pinned revision, and the other backend.
     """
     found = checkpoint_model_type(model_args.model_name_or_path, model_args.model_revision)
-    where = model_args.model_name_or_path + (
-        f" at revision {model_args.model_revision}" if model_args.model_revision else ""
-    )
-    convert = "python -m kwarg_guard.recipes.higgs_audio.convert SRC DST --to"
-    if backend_name == "legacy" and found != LEGACY_TYPE:
-        raise RecipeError(
-            f"{where} is not a boson_multimodal checkpoint (model_type {found!r}, expected {LEGACY_TYPE!r}); "
-            f"the hub's legacy snapshot is --model_revision {LEGACY_MODEL_REVISION}; for today's native checkpoints "
-            f"use --backend native (transformers 5), or convert one with: {convert} legacy"
+    if found != backend.model_type:
+        where = model_args.model_name_or_path + (
+            f" at revision {model_args.model_revision}" if model_args.model_revision else ""
         )
-    if backend_name == "native" and found != NATIVE_TYPE:
-        raise RecipeError(
-            f"{where} is not a transformers-native Higgs Audio checkpoint (model_type {found!r}, expected "
-            f"{NATIVE_TYPE!r}); use --backend legacy for it (transformers 4.46 with boson_multimodal), or convert "
-            f"it with: {convert} native"
-        )
+        raise RecipeError(backend.wrong_checkpoint(where, found))

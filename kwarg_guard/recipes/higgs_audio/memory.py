@@ -32,10 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .finetune import lora_target_regex
+from .release import TOKEN_IDS
+
 __all__ = ["estimate", "main", "measure_step"]
 
 GIB = 2**30
 FULL_DEPTH = 28
+_LORA_GROUPS = "attention,mlp,audio_ffn"  # what the estimate adapts (r 16)
 
 
 @dataclass
@@ -54,7 +58,7 @@ def _batch(backend: Any, config: Any, seq_len: int, batch_size: int) -> dict[str
     audio_out = getattr(config, "audio_out_token_idx", None) or config.audio_token_id
     audio_bos = getattr(config, "audio_out_bos_token_id", None) or config.audio_bos_token_id
     # <|audio_eos|> and <|eot_id|> close the turn in the released vocabulary.
-    closing = [token for token in (128012, 128009) if token < vocab_size]
+    closing = [token for token in (TOKEN_IDS["audio_eos"], TOKEN_IDS["eot"]) if token < vocab_size]
     specials = [audio_bos, audio_out, *closing]
     text = seq_len - (frames + num_codebooks + 1) - len(specials)
     high = min(120000, vocab_size // 2)
@@ -92,47 +96,36 @@ def allocations(step: Callable[[], Any]) -> tuple[Any, StepMemory]:
 def measure_step(backend: Any, config: Any, seq_len: int, batch_size: int, checkpointing: bool) -> StepMemory:
     """Memory one forward with the loss holds for the backward, for a model built from ``config``
     with LoRA (r 16 on attention, MLP and audio FFN) in bf16."""
-    from .loss import Targets, normalized_loss
-    from .model import prepare_model
+    from .finetune import prepare_model
+    from .loss import TargetCounts, normalized_loss
 
     torch.manual_seed(0)
-    base = _model_class(backend)(config).to(torch.bfloat16)
-    lora = SimpleNamespace(
-        full_finetune=False, lora_r=16, lora_alpha=32, lora_dropout=0.0, lora_targets="attention,mlp,audio_ffn"
-    )
+    base = backend.model_from_config(config).to(torch.bfloat16)
+    lora = SimpleNamespace(full_finetune=False, lora_r=16, lora_alpha=32, lora_dropout=0.0, lora_targets=_LORA_GROUPS)
     model = prepare_model(base, lora, checkpointing, backend)
     model.train()
     batch = _batch(backend, config, seq_len, batch_size)
 
     def forward_with_loss() -> torch.Tensor:
         sums, _ = backend.loss_sums(model, batch)
-        return normalized_loss(sums, Targets(sums.text_targets, sums.audio_targets))
+        return normalized_loss(sums, TargetCounts(sums.text_targets, sums.audio_targets))
 
     _, memory = allocations(forward_with_loss)
     return memory
 
 
-def _model_class(backend: Any) -> Any:
-    if backend.name == "legacy":
-        from boson_multimodal.model.higgs_audio import HiggsAudioModel
-
-        return HiggsAudioModel
-    from transformers import HiggsAudioV2ForConditionalGeneration
-
-    return lambda config: HiggsAudioV2ForConditionalGeneration(config, use_text_head=True)
-
-
 def _parameter_bytes(backend: Any) -> tuple[int, int]:
     """(bf16 weights of the full model, fp32 LoRA r16 weights + grads + 2 AdamW states), from the
     config: two layers built and scaled, as a full model would not fit every CPU."""
-    one, two = (_model_class(backend)(backend.real_width_config(n)) for n in (1, 2))
+    one, two = (backend.model_from_config(backend.real_width_config(n)) for n in (1, 2))
     per_layer = sum(p.numel() for p in two.parameters()) - sum(p.numel() for p in one.parameters())
     outside = sum(p.numel() for p in one.parameters()) - per_layer
     weights = 2 * (outside + FULL_DEPTH * per_layer)
     lora_per_layer = 0
-    pattern = re.compile(r".*layers\.0\.(self_attn|mlp|audio_mlp)\.\w+_proj$")
+    # The model built with one layer: every LoRA target of the measured groups is in layer 0.
+    pattern = re.compile(lora_target_regex(_LORA_GROUPS, backend.lora_targets))
     for name, module in one.named_modules():
-        if pattern.match(name) and isinstance(module, torch.nn.Linear):
+        if pattern.fullmatch(name) and isinstance(module, torch.nn.Linear):
             lora_per_layer += 16 * (module.in_features + module.out_features)
     return weights, 16 * FULL_DEPTH * lora_per_layer  # 4 B weight + 4 B grad + 8 B AdamW states
 
@@ -184,7 +177,7 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     import platform
 
-    from .backends import choose_backend
+    from .backend import choose_backend
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="auto", help="legacy, native or auto")

@@ -15,18 +15,15 @@ import kwarg_guard
 
 __all__ = ["TrainingSummary", "render_model_card", "summarize", "write_model_card"]
 
-_BASE_CLASSES = {
-    "legacy": ("boson_multimodal.model.higgs_audio", "HiggsAudioModel"),
-    "native": ("transformers", "HiggsAudioV2ForConditionalGeneration"),
-}
-_TINY_MODELS = {"legacy": "tiny_model", "native": "tiny_native_model"}
-
 
 @dataclass
 class TrainingSummary:
     """What the card reports about one finished run."""
 
     backend: str  # legacy or native
+    model_class: str  # the port's model class, "module.Class"
+    tiny_model: str  # the function of kwarg_guard.recipes.higgs_audio.tiny that builds the demo's model
+    load_options: str  # from_pretrained's dtype keyword and the port's extra options
     preset: str
     model: str
     revision: str | None
@@ -70,6 +67,9 @@ def summarize(
     world = training_args.world_size
     return TrainingSummary(
         backend=backend.name,
+        model_class=backend.model_class,
+        tiny_model=backend.tiny_model,
+        load_options=backend.load_options,
         preset=backend.preset,
         model=model_args.model_name_or_path,
         revision=model_args.model_revision,
@@ -91,12 +91,12 @@ def summarize(
 
 
 def render_model_card(summary: TrainingSummary, output_dir: str) -> str:
-    module, cls = _BASE_CLASSES[summary.backend]
+    module, cls = summary.model_class.rsplit(".", 1)
     what = "LoRA adapter" if summary.lora is not None else "fully fine-tuned model"
     if summary.demo_seed is not None:
         base = (
             f"the CPU demo's tiny random {cls} (`kwarg_guard.recipes.higgs_audio.tiny."
-            f"{_TINY_MODELS[summary.backend]}({summary.demo_seed})`), not a released checkpoint"
+            f"{summary.tiny_model}({summary.demo_seed})`), not a released checkpoint"
         )
     else:
         base = f"`{summary.model}`" + (f" at revision `{summary.revision}`" if summary.revision else "")
@@ -176,7 +176,7 @@ def _describe_lora(lora: dict[str, Any] | None) -> str:
 
 
 def _loading_code(summary: TrainingSummary, output_dir: str) -> list[str]:
-    module, cls = _BASE_CLASSES[summary.backend]
+    module, cls = summary.model_class.rsplit(".", 1)
     lines = []
     if summary.lora is not None:
         lines.append("from peft import PeftModel")
@@ -184,16 +184,14 @@ def _loading_code(summary: TrainingSummary, output_dir: str) -> list[str]:
     if summary.lora is None:
         lines += [f"from {module} import {cls}", "", f"model = {cls}.from_pretrained({_quoted(output_dir)})"]
     elif summary.demo_seed is not None:
-        tiny = _TINY_MODELS[summary.backend]
+        tiny = summary.tiny_model
         lines += [f"from kwarg_guard.recipes.higgs_audio.tiny import {tiny}", "", f"base = {tiny}({summary.demo_seed})"]
     else:
-        extra = ", use_text_head=True" if summary.backend == "native" else ""
-        dtype = "dtype" if summary.backend == "native" else "torch_dtype"
         revision = f", revision={_quoted(summary.revision)}" if summary.revision else ""
         lines = ["import torch", *lines[:-2], f"from {module} import {cls}", "", "from kwarg_guard import guard", ""]
         lines += [
             f"base = {cls}.from_pretrained(",
-            f"    {_quoted(summary.model)}{revision}, {dtype}=torch.bfloat16{extra}",
+            f"    {_quoted(summary.model)}{revision}, {summary.load_options}",
             ")",
         ]
     if summary.lora is not None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .loss import IGNORE_INDEX
+
 __all__ = ["AUDIO_OUT", "GENERATION_SUFFIX", "SYSTEM_INSTRUCTION", "Prompt", "build_prompt", "system_prompt"]
 
 SYSTEM_INSTRUCTION = "Generate audio following instruction."
 AUDIO_OUT = "<|AUDIO_OUT|>"
-IGNORE_INDEX = -100
 # What a prompt for generation ends with: the model continues with the audio.
 GENERATION_SUFFIX = "<|start_header_id|>assistant<|end_header_id|>\n\n<|audio_out_bos|>"
 

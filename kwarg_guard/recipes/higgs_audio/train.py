@@ -13,11 +13,11 @@ import torch
 from kwarg_guard import UnexpectedKeywordError, patched, report
 
 from .arguments import RecipeError, parse_arguments
-from .backends import Backend, choose_backend
+from .backend import Backend, choose_backend
 from .data import RunData, check_data_arguments, load_run_data
+from .finetune import lora_target_regex, prepare_model, resolve_dtype
 from .generation import GenerationRequest, save_generation
 from .hub import apply_revision_defaults, check_checkpoint
-from .model import prepare_model, resolve_dtype
 from .model_card import summarize, write_model_card
 from .plots import plot_loss_curve
 from .trainer import HiggsAudioTrainer
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> Any:
     model_args, data_args, lora_args, recipe_args, training_args = parse_arguments(argv)
     _log_to_stderr()
     backend = choose_backend(model_args.backend)
-    apply_revision_defaults(model_args, backend.name)
+    apply_revision_defaults(model_args, backend)
     _adjust_training_arguments(training_args, recipe_args, backend)
     # Mistakes in the options fail here, before anything is loaded.
     resolve_dtype(model_args.torch_dtype, lora_args.full_finetune)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> Any:
 
     set_seed(training_args.seed)
     if not recipe_args.demo:
-        check_checkpoint(model_args, backend.name)
+        check_checkpoint(model_args, backend)
     if recipe_args.benchmark:
         from .benchmark import run_benchmark
 
@@ -168,8 +168,6 @@ def show_unguarded_failure(
     """What goes wrong without the preset, shown on a throwaway copy under PEFT CAUSAL_LM."""
     from peft import LoraConfig, get_peft_model
 
-    from .model import lora_target_regex
-
     plain = get_peft_model(
         backend.load_model(model_args, seed, False),
         LoraConfig(
@@ -178,40 +176,18 @@ def show_unguarded_failure(
             target_modules=lora_target_regex(lora_args.lora_targets, backend.lora_targets),
         ),
     )
-    model_class = type(plain.get_base_model()).__name__
-    print(f"\n== Without kwarg_guard: PEFT CAUSAL_LM around {model_class} ==")
-    if backend.name == "legacy":
-        try:
-            plain(**batch)
-        except TypeError as exc:
-            unguarded = str(exc)
-            print(f"TypeError: {unguarded}")
-        else:  # pragma: no cover - would mean boson_multimodal changed its forward
-            raise RuntimeError("HiggsAudioModel accepted labels= unguarded; the demo's premise no longer holds")
-        misspelt = {}
-    else:
-        # The native forward takes any keyword: a misspelt audio_labels is swallowed silently.
-        inputs = {key: value for key, value in batch.items() if key not in ("labels", "audio_labels")}
-        misspelt = {"audio_label": batch["audio_labels"]}
-        with torch.no_grad():
-            loss = plain(**inputs, **misspelt).loss
-        unguarded = f"{model_class}.forward(..., audio_label=...) returned loss={loss}: the misspelt keyword was swallowed, no error"
-        print(unguarded)
-        batch = inputs
+    print(f"\n== Without kwarg_guard: PEFT CAUSAL_LM around {type(plain.get_base_model()).__name__} ==")
+    failure = backend.demo_failure(plain, batch)
+    print(failure)
     # Raise mode, so the guard says who passed the keyword instead of fixing it.
-    strict = (
-        {"target": type(plain.get_base_model()), "on_unknown": "raise"}
-        if backend.name == "legacy"
-        else {"preset": backend.preset}
-    )
-    with patched(plain, **strict):
+    with patched(plain, **failure.strict_options):
         try:
-            plain(**batch, **misspelt)
+            plain(**failure.inputs)
         except UnexpectedKeywordError as exc:
             diagnostic = str(exc)
     print(f"kwarg_guard's diagnostic: {diagnostic}")
     print(f"\n== With guard(model, preset={backend.preset!r}): training ==\n")
-    return {"unguarded_error": unguarded, "diagnostic": diagnostic}
+    return {"unguarded_error": failure.unguarded, "diagnostic": diagnostic}
 
 
 def _save_merged(model: Any, tokenizer: Any, output_dir: Path) -> None:

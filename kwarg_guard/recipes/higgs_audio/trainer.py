@@ -17,11 +17,11 @@ Everything else (the loop, DDP/FSDP/DeepSpeed, checkpoints, resume, progress bar
 Upgrade risk: four of the methods overridden here are the Trainer's internals, not its documented
 extension points (``get_batch_samples``, ``_get_num_items_in_batch``, ``_get_train_sampler``, and
 ``evaluation_loop``'s positional arguments), and the object this Trainer passes through
-``num_items_in_batch`` is its own ``Targets``. A transformers release that renames one of them,
+``num_items_in_batch`` is its own ``TargetCounts``. A transformers release that renames one of them,
 or stops handing ``get_batch_samples``'s second value to ``compute_loss``, would not fail: the
 loss would silently be normalised per micro-batch again. So the contract is checked: each
 overridden method must exist on the Trainer (``check_trainer_contract``, at construction), and a
-training step whose ``num_items_in_batch`` is not a ``Targets`` raises.
+training step whose ``num_items_in_batch`` is not a ``TargetCounts`` raises.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from .loss import LossSums, Targets, normalized_loss
+from .loss import LossSums, TargetCounts, normalized_loss
 
 __all__ = ["HiggsAudioTrainer", "TrainerContractError", "check_trainer_contract"]
 
@@ -122,7 +122,7 @@ class HiggsAudioTrainer(Trainer):
 
     def get_batch_samples(
         self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any
-    ) -> tuple[list, Targets]:
+    ) -> tuple[list, TargetCounts]:
         """The micro-batches of one update, and the targets they hold on every rank.
 
         Overrides a Trainer internal (4.46: ``(epoch_iterator, num_batches)``, 5.x adds
@@ -138,7 +138,7 @@ class HiggsAudioTrainer(Trainer):
         ranks = self.args.world_size
         if ranks > 1:
             counts = self.accelerator.reduce(counts.to(self.args.device), "sum").cpu()
-        return batches, Targets(int(counts[0]), int(counts[1]), ranks)
+        return batches, TargetCounts(int(counts[0]), int(counts[1]), ranks)
 
     def _get_num_items_in_batch(self, batch_samples: list, device: Any) -> None:
         # A Trainer internal (transformers 5): asked of every evaluation batch, whose loss
@@ -148,19 +148,19 @@ class HiggsAudioTrainer(Trainer):
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
-        if model.training and not isinstance(num_items_in_batch, Targets):
-            # Training steps get the Targets that get_batch_samples returned; anything else means
+        if model.training and not isinstance(num_items_in_batch, TargetCounts):
+            # Training steps get the TargetCounts that get_batch_samples returned; anything else means
             # the Trainer no longer calls it, and the loss would be mis-scaled without a word.
             raise TrainerContractError(
-                f"a training step got num_items_in_batch={type(num_items_in_batch).__name__}, not the Targets "
+                f"a training step got num_items_in_batch={type(num_items_in_batch).__name__}, not the TargetCounts "
                 "HiggsAudioTrainer.get_batch_samples returns: this transformers release no longer calls it; "
                 "update the recipe's trainer.py"
             )
         sums, outputs = self.backend.loss_sums(model, inputs)
         targets = (
             num_items_in_batch
-            if isinstance(num_items_in_batch, Targets)
-            else Targets(sums.text_targets, sums.audio_targets)
+            if isinstance(num_items_in_batch, TargetCounts)
+            else TargetCounts(sums.text_targets, sums.audio_targets)
         )
         loss = normalized_loss(sums, targets, self.text_loss_weight, self.audio_loss_weight)
         (self._train_parts if model.training else self._eval_parts).add(sums)

@@ -1,4 +1,4 @@
-"""The native backend's data: transformers' ``HiggsAudioV2Processor`` layout, with the recipe's labels.
+"""The native port's data: transformers' ``HiggsAudioV2Processor`` layout, with the recipe's labels.
 
 The layout is the processor's, reproduced without its audio tokenizer (codes go in, not
 waveforms): each audio segment's codes get a stream bos and eos and the delay pattern the
@@ -23,18 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .loss import IGNORE_INDEX, LossSums, cross_entropy_sum
-from .prompts import Prompt, build_prompt
+from ..data import UtteranceDataset
+from ..loss import IGNORE_INDEX
+from ..prompts import Prompt
 
-__all__ = [
-    "NativeCollator",
-    "NativeDataset",
-    "build_delay_pattern",
-    "native_loss_sums",
-    "native_sample",
-    "native_targets",
-    "plain_codes",
-]
+__all__ = ["NativeCollator", "NativeDataset", "build_delay_pattern", "native_sample", "plain_codes"]
 
 
 def build_delay_pattern(codes: torch.Tensor, bos: int, eos: int) -> torch.Tensor:
@@ -92,35 +85,15 @@ def native_sample(prompt: Prompt, code_segments: list[np.ndarray], config: Any) 
     }
 
 
-class NativeDataset(torch.utils.data.Dataset):
+class NativeDataset(UtteranceDataset):
     """Utterances with their codes, as native samples (built fresh on each access)."""
 
-    def __init__(self, utterances: list, codes: list, tokenizer: Any, config: Any):
-        if len(utterances) != len(codes):
-            raise ValueError("one (target, reference) codes pair per utterance is needed")
-        self.utterances, self.codes, self.tokenizer, self.config = utterances, codes, tokenizer, config
-
-    def __len__(self) -> int:
-        return len(self.utterances)
-
-    def _prompt(self, index: int) -> tuple[Prompt, list[np.ndarray]]:
-        utterance = self.utterances[index]
-        target, reference = self.codes[index]
-        prompt = build_prompt(self.tokenizer, utterance.text, utterance.scene, utterance.speaker, utterance.ref_text)
-        return prompt, ([reference, target] if reference is not None else [target])
-
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return native_sample(*self._prompt(index), self.config)
+        return native_sample(*self.prompt_and_codes(index), self.config)
 
-    @property
-    def lengths(self) -> list[int]:
-        """Positions the model processes per sample (for ``--group_by_length``)."""
+    def positions(self, prompt: Prompt, segments: list[np.ndarray]) -> int:
         extra = self.config.num_codebooks  # bos + eos + delay - the placeholder itself
-        result = []
-        for index in range(len(self)):
-            prompt, segments = self._prompt(index)
-            result.append(len(prompt.input_ids) + sum(s.shape[1] + extra for s in segments))
-        return result
+        return len(prompt.input_ids) + sum(s.shape[1] + extra for s in segments)
 
 
 class NativeCollator:
@@ -157,51 +130,6 @@ class NativeCollator:
             "audio_input_ids_mask": audio_input_ids_mask,
             "audio_labels": audio_labels,
         }
-
-
-def native_loss_sums(outputs: Any, batch: dict[str, torch.Tensor], model: Any) -> LossSums:
-    """Summed cross-entropy of the text head and, per codebook, of the audio head; each position
-    predicts the next.
-
-    The model's ``logits`` are its audio head at every position, (B, L, K x codebook_size); the
-    frame labels are placed at their placeholders, then shifted by one position, as the model's
-    own loss does (but the model sums the codebooks' means; this counts every target once). The
-    text head is applied to the last hidden state only at the few labelled positions, instead of
-    a vocabulary-sized projection of every position.
-    """
-    config = model.config
-    text, text_targets = _text_sums(outputs.hidden_states[-1], batch["labels"], model.text_lm_head)
-    logits = outputs.logits
-    rows, length, _ = logits.shape
-    num_codebooks, codebook_size = config.num_codebooks, config.codebook_size
-    input_ids = batch["input_ids"].to(logits.device)
-    placeholders = (input_ids == config.audio_token_id) | (input_ids == config.audio_delay_token_id)
-    positional = torch.full((rows, length, num_codebooks), IGNORE_INDEX, dtype=torch.long, device=logits.device)
-    positional[placeholders] = batch["audio_labels"].to(logits.device)[batch["audio_input_ids_mask"].to(logits.device)]
-    predictions = logits[:, :-1].reshape(rows, length - 1, num_codebooks, codebook_size)
-    targets = positional[:, 1:]
-    per_codebook, counts = [], []
-    for codebook in range(num_codebooks):
-        loss, count = cross_entropy_sum(
-            predictions[:, :, codebook].reshape(-1, codebook_size), targets[:, :, codebook].reshape(-1)
-        )
-        per_codebook.append(loss)
-        counts.append(count)
-    return LossSums(text, text_targets, torch.stack(per_codebook).sum(), sum(counts), per_codebook, counts)
-
-
-def _text_sums(hidden: torch.Tensor, labels: torch.Tensor, head: Any) -> tuple[torch.Tensor, int]:
-    targets = labels[:, 1:].to(hidden.device)
-    selected = targets != IGNORE_INDEX
-    if head is None or not bool(selected.any()):
-        return hidden.sum() * 0.0, 0  # no text head, or nothing to predict: a graph-connected zero
-    return cross_entropy_sum(head(hidden[:, :-1][selected]), targets[selected])
-
-
-def native_targets(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
-    """(text, audio) targets of a native batch: every labelled position is predicted by the one before."""
-    audio = batch["audio_labels"][batch["audio_input_ids_mask"]]
-    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()), int((audio != IGNORE_INDEX).sum())
 
 
 def plain_codes(frames: torch.Tensor, bos: int, eos: int) -> np.ndarray:

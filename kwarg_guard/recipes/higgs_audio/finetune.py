@@ -1,8 +1,9 @@
-"""Loading the model, adding LoRA through PEFT (task_type="CAUSAL_LM", kept on purpose: it is what
-every tutorial uses, and the backend's preset is what makes it work), and guarding it.
+"""What is trained and how, the same for both ports: the weights' dtype, activation checkpointing,
+LoRA through PEFT (task_type="CAUSAL_LM", kept on purpose: it is what every tutorial uses, and the
+backend's preset is what makes it work) or a full fine-tune, and the guard.
 
-Loading is the legacy backend's (boson_multimodal ``HiggsAudioModel``); LoRA and the guard are
-shared, with the module names and the preset each backend gives.
+Each backend gives its LoRA module names (``lora_targets``), its checkpointing switch and its
+preset; loading a model is the backend's own (``legacy/model.py``, ``native/model.py``).
 """
 
 from __future__ import annotations
@@ -17,30 +18,12 @@ from kwarg_guard import guard
 
 from .arguments import RecipeError
 
-__all__ = [
-    "LORA_TARGETS",
-    "load_model",
-    "lora_target_regex",
-    "prepare_model",
-    "resolve_dtype",
-    "trainable_parameter_names",
-]
+__all__ = ["lora_target_regex", "prepare_model", "resolve_dtype", "trainable_parameter_names"]
 
 LOGGER = logging.getLogger(__name__)
 
-# Module name patterns inside HiggsAudioModel; PEFT full-matches a string target as a regex.
-LORA_TARGETS = {
-    "attention": r"layers\.\d+\.self_attn\.(q_proj|k_proj|v_proj|o_proj)",
-    "mlp": r"layers\.\d+\.mlp\.(gate_proj|up_proj|down_proj)",
-    "audio_ffn": r"layers\.\d+\.audio_mlp\.(gate_proj|up_proj|down_proj)",
-    # Spelled so the pattern never contains "lm_head": PEFT's save_pretrained treats a target
-    # string containing "lm_head" as an embedding layer and calls get_input_embeddings(), which
-    # HiggsAudioModel does not implement.
-    "heads": r"audio_decoder_proj\.(text_lm|audio_lm)_head",
-}
 
-
-def lora_target_regex(groups: str | list[str], targets: Mapping[str, str] = LORA_TARGETS) -> str:
+def lora_target_regex(groups: str | list[str], targets: Mapping[str, str]) -> str:
     """``"attention,audio_ffn"`` (or a list) -> one regex PEFT full-matches against module names.
 
     Raises:
@@ -80,33 +63,8 @@ def resolve_dtype(name: str, full_finetune: bool = False) -> torch.dtype:
     return choices[name]
 
 
-def load_model(model_args: Any, demo_seed: int | None = None, full_finetune: bool = False) -> Any:
-    """The legacy base model: the tiny random one for the demo, else ``from_pretrained`` at the
-    pinned revision in the chosen dtype.
-
-    Weights are loaded in the training dtype rather than relying on autocast for a LoRA run:
-    under autocast, ``_embed_audio_ids`` can write fp32 into a bf16 buffer ("Index put requires
-    the source and destination dtypes match").
-    """
-    if demo_seed is not None:
-        from .tiny import tiny_model
-
-        return tiny_model(demo_seed)
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
-
-    dtype = resolve_dtype(model_args.torch_dtype, full_finetune)
-    LOGGER.info("loading %s@%s in %s", model_args.model_name_or_path, model_args.model_revision, dtype)
-    return HiggsAudioModel.from_pretrained(
-        model_args.model_name_or_path, revision=model_args.model_revision, torch_dtype=dtype
-    )
-
-
-def prepare_model(model: Any, lora_args: Any, llm_gradient_checkpointing: bool, backend: Any = None) -> Any:
+def prepare_model(model: Any, lora_args: Any, llm_gradient_checkpointing: bool, backend: Any) -> Any:
     """Checkpointing, LoRA (or full fine-tuning) and the backend's guard; returns the model to train."""
-    if backend is None:
-        from .backends import LEGACY
-
-        backend = LEGACY
     model.config.use_cache = False
     if llm_gradient_checkpointing:
         LOGGER.info("checkpointing %d decoder layers", backend.enable_checkpointing(model))

@@ -1,9 +1,15 @@
-"""The legacy backend's training dataset: ChatML prompts (``prompts.py``) and codes, as the
-``ChatMLDatasetSample`` objects boson_multimodal's collator takes.
+"""The legacy port's data: ChatML prompts (``prompts.py``) and codes, as the
+``ChatMLDatasetSample`` objects boson_multimodal's collator takes, and that official
+``HiggsAudioSampleCollator`` as the Trainer's data collator.
 
 ``start_index`` semantics are those of the official ``prepare_chatml_sample``: only the last
 turn is labelled, and the collator turns an unlabelled ``<|AUDIO_OUT|>`` into a segment with no
 audio labels, which keeps a voice-cloning reference out of the loss.
+
+The collator's ``HiggsAudioBatchInput`` dataclass becomes a dict of tensors (``None`` fields
+dropped). Text labels are handed out as ``labels``, the name a Trainer-style batch uses; the
+``higgs_audio`` preset remaps them to the model's ``label_ids`` (that rename is what PEFT's
+CAUSAL_LM wrapper needs to be guarded against, so the recipe exercises it on every step).
 """
 
 from __future__ import annotations
@@ -13,9 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .prompts import Prompt, build_prompt, system_prompt
+from ..data import UtteranceDataset
+from ..prompts import Prompt, build_prompt
 
-__all__ = ["HiggsAudioDataset", "build_sample", "legacy_length", "sample_from_prompt", "system_prompt"]
+__all__ = [
+    "HiggsAudioBatcher",
+    "HiggsAudioDataset",
+    "build_sample",
+    "legacy_length",
+    "make_collator",
+    "sample_from_prompt",
+]
 
 
 def sample_from_prompt(prompt: Prompt, code_segments: list[np.ndarray]) -> Any:
@@ -65,7 +79,7 @@ def legacy_length(prompt_tokens: int, segment_frames: list[int], num_codebooks: 
     return prompt_tokens - len(segment_frames) + sum(frames + extra for frames in segment_frames)
 
 
-class HiggsAudioDataset(torch.utils.data.Dataset):
+class HiggsAudioDataset(UtteranceDataset):
     """Utterances with their codes, turned into samples *fresh on every access*.
 
     The official collator writes -100 into ``label_ids`` at ``<|AUDIO_OUT|>`` in place; a
@@ -73,34 +87,51 @@ class HiggsAudioDataset(torch.utils.data.Dataset):
     second epoch on (the audio loss turns NaN and a stock Trainer log shows 0.0).
     """
 
-    def __init__(self, utterances: list, codes: list, tokenizer: Any, config: Any = None):
-        if len(utterances) != len(codes):
-            raise ValueError("one (target, reference) codes pair per utterance is needed")
-        self.utterances = utterances
-        self.codes = codes
-        self.tokenizer = tokenizer
-        self.config = config
-
-    def __len__(self) -> int:
-        return len(self.utterances)
-
-    def _prompt(self, index: int) -> tuple[Prompt, list[np.ndarray]]:
-        utterance = self.utterances[index]
-        target, reference = self.codes[index]
-        prompt = build_prompt(self.tokenizer, utterance.text, utterance.scene, utterance.speaker, utterance.ref_text)
-        return prompt, ([reference, target] if reference is not None else [target])
-
     def __getitem__(self, index: int) -> Any:
-        return sample_from_prompt(*self._prompt(index))
+        return sample_from_prompt(*self.prompt_and_codes(index))
 
-    @property
-    def lengths(self) -> list[int]:
-        """Positions the model processes per sample (for ``--group_by_length``)."""
+    def positions(self, prompt: Prompt, segments: list[np.ndarray]) -> int:
         config = self.config
         num_codebooks = getattr(config, "audio_num_codebooks", 8)
         delay = getattr(config, "use_delay_pattern", True)
-        result = []
-        for index in range(len(self)):
-            prompt, segments = self._prompt(index)
-            result.append(legacy_length(len(prompt.input_ids), [s.shape[1] for s in segments], num_codebooks, delay))
-        return result
+        return legacy_length(len(prompt.input_ids), [s.shape[1] for s in segments], num_codebooks, delay)
+
+
+def make_collator(config, *, for_generation: bool = False):
+    """The collator configured from the model config, as the serve engine does for inference."""
+    from boson_multimodal.data_collator.higgs_audio_collator import HiggsAudioSampleCollator
+
+    if config.encode_whisper_embed:
+        raise ValueError(
+            "this recipe trains with encode_whisper_embed=False (audio-in as codes); the released "
+            "checkpoint's config already has it off"
+        )
+    return HiggsAudioSampleCollator(
+        whisper_processor=None,
+        encode_whisper_embed=False,
+        audio_in_token_id=config.audio_in_token_idx,
+        audio_out_token_id=config.audio_out_token_idx,
+        audio_stream_bos_id=config.audio_stream_bos_id,
+        audio_stream_eos_id=config.audio_stream_eos_id,
+        pad_token_id=config.pad_token_id,
+        return_audio_in_tokens=not for_generation,
+        use_delay_pattern=config.use_delay_pattern,
+        audio_num_codebooks=config.audio_num_codebooks,
+        round_to=1 if for_generation else 8,
+    )
+
+
+class HiggsAudioBatcher:
+    """Callable collator: samples -> dict for ``model(**batch)``."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, samples: list) -> dict:
+        batch = {key: value for key, value in vars(self.collator(samples)).items() if value is not None}
+        if "label_ids" in batch:
+            batch["labels"] = batch.pop("label_ids")
+        reward = batch.get("reward")
+        if reward is not None and reward.numel() == 0:
+            del batch["reward"]
+        return batch
