@@ -12,14 +12,59 @@ One rewrite of a call's keywords (remap, drop, refuse), installed in one of thre
 ``guard_every(SomeBase)`` guards every instance of a class as it is built.
 """
 
-from ._doors import guard, kwarg_guard, patched, report, unguard
-from ._every import guard_every
-from ._explain import Explanation, explain
-from ._install import install, installed, uninstall
-from ._ledger import KeywordRecord, Report
-from ._targets import unwrap_model
-from .errors import NotGuardedError, UnexpectedKeywordError, UnexpectedKeywordWarning
-from .presets import Preset, available_presets, get_preset, preset_problems, register_preset
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getattr__ below
+    from ._doors import guard, kwarg_guard, patched, report, unguard
+    from ._every import guard_every
+    from ._explain import Explanation, explain
+    from ._install import install, installed, uninstall
+    from ._ledger import KeywordRecord, Report
+    from ._targets import unwrap_model
+    from .errors import NotGuardedError, UnexpectedKeywordError, UnexpectedKeywordWarning
+    from .presets import Preset, available_presets, get_preset, preset_problems, register_preset
+
+# Where each public name lives. The package imports them on first use (PEP 562), so a command that
+# only needs the presets (``kwarg-guard list``, ``--help``) starts without loading torch.
+_WHERE = {
+    "guard": "._doors",
+    "kwarg_guard": "._doors",
+    "patched": "._doors",
+    "report": "._doors",
+    "unguard": "._doors",
+    "guard_every": "._every",
+    "Explanation": "._explain",
+    "explain": "._explain",
+    "install": "._install",
+    "installed": "._install",
+    "uninstall": "._install",
+    "KeywordRecord": "._ledger",
+    "Report": "._ledger",
+    "unwrap_model": "._targets",
+    "NotGuardedError": ".errors",
+    "UnexpectedKeywordError": ".errors",
+    "UnexpectedKeywordWarning": ".errors",
+    "Preset": ".presets",
+    "available_presets": ".presets",
+    "get_preset": ".presets",
+    "preset_problems": ".presets",
+    "register_preset": ".presets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'kwarg_guard' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Explanation",

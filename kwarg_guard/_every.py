@@ -23,6 +23,7 @@ import torch
 
 from ._doors import Target, _resolve, guard
 from ._rules import OnUnknown
+from ._targets import _passes_everything_on, unwrap_containers
 
 __all__ = ["guard_every"]
 
@@ -131,7 +132,12 @@ class guard_every:
                 f"guard_every(base): base must be a torch.nn.Module subclass, got {what}; "
                 "pass the class whose instances to guard (for one model, use guard(model))"
             )
-        _resolve(remap, drop, on_unknown, target, preset, renames)  # bad options fail here, not in a model's __init__
+        # Bad options fail here, not inside some model's __init__.
+        rules, resolved_target, _ = _resolve(remap, drop, on_unknown, target, preset, renames)
+        # Without a target or a remap/drop, guard() refuses a model whose forward only hands every
+        # keyword on (transformers' WhisperDecoderWrapper); the model it hands them to is built,
+        # and guarded, on its own.
+        self._skips_pass_through = resolved_target is None and not (rules.remap or rules.drop)
         self.base = base
         self.count = 0
         self._options: dict[str, Any] = {
@@ -161,6 +167,8 @@ class guard_every:
 
     def _guard(self, instance: torch.nn.Module) -> None:
         if instance in self._guarded:
+            return
+        if self._skips_pass_through and _passes_everything_on(unwrap_containers(instance)):
             return
         try:
             guard(instance, **self._options)

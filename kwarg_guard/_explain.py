@@ -23,13 +23,14 @@ import torch
 
 from ._decision import Action, Decision, apply, decide
 from ._guarded import class_forward, rules_below
+from ._holders import COMPILED
 from ._ledger import value_kind
 from ._origin import Origin, find_origin
 from ._patching import LOCK, find_guard
 from ._rules import Rules
 from ._signature import Accepted, accepted_keywords
 from ._table import TERMINAL_WIDTH, render_table
-from ._targets import COMPILED, check_module, unwrap_containers
+from ._targets import check_module, unwrap_containers
 
 __all__ = ["ExplainedKeyword", "Explanation", "explain"]
 

@@ -22,11 +22,12 @@ from typing import Any
 import wrapt
 
 from ._guarded import Layer
+from ._holders import HeldModels
 from ._ledger import LOGGER
 from ._patching import add_layer, guard_class, remove_layer, unguard_class
-from ._targets import ModelsWrappedBy, find_targets
+from ._targets import find_targets
 from .errors import NotGuardedError
-from .presets import Preset, get_preset
+from .presets import Preset, get_preset, installable
 
 __all__ = ["Installation", "install", "installable", "installed", "uninstall"]
 
@@ -79,7 +80,7 @@ class Installation:
             )
 
     def apply(self, cls: type) -> None:
-        if isinstance(self.preset.target, ModelsWrappedBy):
+        if isinstance(self.preset.target, HeldModels):
             self._guard_what_it_builds(cls)
         else:
             guard_class(cls, self.preset.rules)
@@ -116,7 +117,7 @@ class Installation:
         self.active = False
         if self.guarded is None:
             return
-        if isinstance(self.preset.target, ModelsWrappedBy):
+        if isinstance(self.preset.target, HeldModels):
             if self._original_init is None:
                 del self.guarded.__init__  # type: ignore[misc]
             else:
@@ -190,23 +191,3 @@ def installed() -> dict[str, Installation]:
     """
     with _LOCK:
         return dict(_INSTALLED)
-
-
-def installable(preset: Preset) -> tuple[str, str]:
-    """``(module, class name)`` whose import triggers ``install(preset)``.
-
-    Raises:
-        ValueError: ``install()`` cannot reach the preset's target.
-    """
-    target = preset.target
-    if isinstance(target, type):
-        return target.__module__, target.__qualname__
-    if isinstance(target, str) and "." in target:
-        module_name, class_name = target.rsplit(".", 1)
-        return module_name, class_name
-    if isinstance(target, ModelsWrappedBy) and target.module:
-        return target.module, target.holder
-    raise ValueError(
-        f"install() needs a preset whose target is a class, 'package.module.Class', or the model a "
-        f"known wrapper holds; preset {preset.name!r} has target {target!r} (use patched()/guard() with it instead)"
-    )

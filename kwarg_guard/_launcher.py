@@ -19,9 +19,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from ._install import installable
-from ._startup import PRESETS_VARIABLE, REPORT_VARIABLE, SITE_DIRECTORY, TRIGGERS_VARIABLE
-from .presets import Preset, available_presets, get_preset
+from ._run_settings import PRESETS_VARIABLE, REPORT_VARIABLE, SITE_DIRECTORY, TRIGGERS_VARIABLE
+from .presets import Preset, available_presets, get_preset, installable
 
 __all__ = ["main"]
 

@@ -12,7 +12,8 @@ function that finally runs. What the signature alone does not say is read as wel
 * what transformers documents for every model forward with ``**kwargs`` (``return_dict``,
   ``output_attentions``, ``output_hidden_states`` and the ``TransformersKwargs`` keys): accepted;
 * a ``**loss_kwargs`` (transformers 4.46) only feeds the model's loss function: it declares that
-  function's keyword parameters, like a typed ``**kwargs`` declares its keys;
+  function's keyword parameters, like a typed ``**kwargs`` declares its keys; a transformers head
+  that takes ``labels`` hands its ``**kwargs`` to the same function, whose keywords it accepts too;
 * postponed annotations (``from __future__ import annotations``): ``**kwargs: Unpack[TD]`` arrives
   as a string and is resolved, without running arbitrary code, in the forward's own module.
 """
@@ -170,6 +171,10 @@ def accepted_keywords(fn: Any) -> Accepted:
     consumed, renames = _read_by_decorators(fn)
     if var_keyword is not None and _is_transformers_model(getattr(fn, "__self__", None)):
         consumed |= _TRANSFORMERS_MODEL_KEYWORDS | _transformers_kwargs_keys()
+        if "labels" in named:
+            # A head that takes labels hands its **kwargs to self.loss_function (transformers 5:
+            # shift_labels, ignore_index, num_items_in_batch reach ForCausalLMLoss).
+            consumed |= _loss_function_keywords(fn) or frozenset()
     return Accepted(
         name,
         frozenset(named),

@@ -17,6 +17,7 @@ import sys
 from ._doors import report
 from ._install import install, installed
 from ._ledger import keep_every_ledger
+from ._run_settings import PRESETS_VARIABLE, REPORT_VARIABLE, SITE_DIRECTORY, TRIGGERS_VARIABLE
 
 __all__ = [
     "PRESETS_VARIABLE",
@@ -26,11 +27,6 @@ __all__ = [
     "install_from_environment",
     "report_of_this_process",
 ]
-
-PRESETS_VARIABLE = "KWARG_GUARD_PRESETS"  # comma-separated preset names
-TRIGGERS_VARIABLE = "KWARG_GUARD_TRIGGERS"  # comma-separated modules whose import installs them
-REPORT_VARIABLE = "KWARG_GUARD_REPORT"  # "1": print report() at exit
-SITE_DIRECTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_site")
 
 
 def install_from_environment() -> None:

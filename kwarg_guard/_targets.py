@@ -16,31 +16,16 @@ from typing import Any
 import torch
 
 from ._guarded import class_forward
+from ._holders import CONTAINERS, HeldModels, held_module
 from ._signature import accepted_keywords
 
 __all__ = [
-    "COMPILED",
-    "PEFT_BASE_MODEL",
-    "ModelsWrappedBy",
     "check_module",
     "describe_target",
     "find_targets",
     "unwrap_containers",
     "unwrap_model",
 ]
-
-# (class name on the MRO, attribute holding what it wraps). Matched by name so that nothing is
-# imported: a container from a package that is not installed simply never matches.
-COMPILED = (("OptimizedModule", "_orig_mod"),)
-CONTAINERS = (
-    *COMPILED,
-    ("DistributedDataParallel", "module"),
-    ("DataParallel", "module"),
-    ("DeepSpeedEngine", "module"),
-    ("FullyShardedDataParallel", "module"),
-    ("PeftModel", "base_model"),  # PeftModelForCausalLM & co.: their base_model is the tuner
-    ("BaseTuner", "model"),  # LoraModel, IA3Model, ...: the model they adapt
-)
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -60,51 +45,10 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 def unwrap_containers(module: torch.nn.Module, containers: tuple[tuple[str, str], ...] = CONTAINERS) -> torch.nn.Module:
     """The module inside every container ``module`` is wrapped in (``module`` itself if none)."""
     while True:
-        inner = _held(module, containers)
+        inner = held_module(module, containers)
         if inner is None:
             return module
         module = inner
-
-
-def _held(module: torch.nn.Module, containers: tuple[tuple[str, str], ...]) -> torch.nn.Module | None:
-    names = {cls.__name__ for cls in type(module).__mro__}
-    for holder, attribute in containers:
-        if holder in names:
-            inner = getattr(module, attribute, None)
-            if isinstance(inner, torch.nn.Module) and inner is not module:
-                return inner
-    return None
-
-
-class ModelsWrappedBy:
-    """A target that names modules by what holds them: the ``attribute`` of every module whose
-    class is called ``holder`` (matched on the MRO by name, nothing imported). Picklable data,
-    so presets can carry it. ``module``, where the holder class is defined, lets ``install()``
-    guard each model as its holder is built."""
-
-    def __init__(self, holder: str, attribute: str, module: str | None = None):
-        self.holder, self.attribute, self.module = holder, attribute, module
-
-    def find(self, root: torch.nn.Module) -> list[torch.nn.Module]:
-        found: list[torch.nn.Module] = []
-        for module in root.modules():
-            inner = _held(module, ((self.holder, self.attribute),))
-            if inner is not None and not any(inner is f for f in found):
-                found.append(inner)
-        return found
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelsWrappedBy) and vars(self) == vars(other)
-
-    def __hash__(self) -> int:
-        return hash((self.holder, self.attribute, self.module))
-
-    def __repr__(self) -> str:
-        return f"the {self.attribute!r} of every {self.holder}"
-
-
-# PEFT's tuners (LoraModel, IA3Model, ... all BaseTuner) keep the model they adapt in ``.model``.
-PEFT_BASE_MODEL = ModelsWrappedBy("BaseTuner", "model", module="peft.tuners.tuners_utils")
 
 
 # What each door says to do instead when it is given something other than a module.
@@ -152,7 +96,7 @@ def find_targets(
                     f"target={candidates[0]!r} (modules inside it: {', '.join(candidates)})"
                 )
         return [landing]
-    if isinstance(target, ModelsWrappedBy):
+    if isinstance(target, HeldModels):
         found = target.find(root)
     else:
         matches = _matcher(target)
@@ -188,7 +132,7 @@ def _named_forwards_inside(wrapper: torch.nn.Module) -> list[str]:
 
 
 def describe_target(target: Any) -> str:
-    if isinstance(target, ModelsWrappedBy):
+    if isinstance(target, HeldModels):
         return repr(target)
     if isinstance(target, type):
         return target.__qualname__

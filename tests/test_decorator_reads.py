@@ -159,3 +159,20 @@ class TestLossKwargs:
         guard(llama, on_unknown="raise")
         with pytest.raises(TypeError, match=r"'num_items_in_bach'.*did you mean 'num_items_in_batch'"):
             llama(input_ids=torch.tensor([[1, 2]]), num_items_in_bach=1)
+
+
+@only_transformers_5
+def test_a_head_accepts_what_its_loss_function_takes_under_raise_mode():
+    # transformers' own test_causal_lm_loss_honors_shift_labels passes shift_labels to the head.
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1
+    )
+    model = LlamaForCausalLM(config)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    shifted = torch.tensor([[2, 3, 4, -100]])
+    expected = model(input_ids=ids, labels=ids, shift_labels=shifted).loss
+    guard(model, on_unknown="raise")
+    assert torch.equal(model(input_ids=ids, labels=ids, shift_labels=shifted).loss, expected)

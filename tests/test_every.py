@@ -144,3 +144,22 @@ def test_a_subclass_defined_after_the_start_is_guarded_when_its_base_init_return
     with pytest.raises(UnexpectedKeywordError, match="junk"):
         late(1, junk=2)
     assert not guarded(Late())
+
+
+def test_a_model_that_only_hands_keywords_on_is_left_alone_and_the_model_inside_is_guarded():
+    from transformers import WhisperConfig, WhisperForCausalLM
+
+    config = WhisperConfig(
+        vocab_size=64, d_model=16, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32,
+        encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32, max_target_positions=16,
+        num_mel_bins=8, max_source_positions=8, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+    )  # fmt: skip
+    with guard_every(PreTrainedModel, on_unknown="raise") as every:
+        model = WhisperForCausalLM(config).eval()  # holds a WhisperDecoderWrapper: forward(*args, **kwargs)
+    wrapper = model.model
+    assert not guarded(wrapper)
+    assert guarded(wrapper.decoder)
+    assert guarded(model)
+    assert every.count == 2
+    with pytest.raises(UnexpectedKeywordError, match="junk"):
+        wrapper(input_ids=INPUT_IDS, junk=1)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import HAS_BOSON, TRANSFORMERS_MAJOR, needs_boson
 
-from kwarg_guard._startup import SITE_DIRECTORY
+from kwarg_guard._run_settings import SITE_DIRECTORY
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE / "launched"
@@ -334,6 +334,33 @@ class TestStartUpCost:
             [sys.executable, "-c", "import sys; print(sorted(sys.modules['kwarg_guard'].installed()))"], env=environment
         )
         assert completed.returncode == 0 and completed.stdout.strip() == "['peft_headless']", completed.stderr
+
+
+class TestTheCommandItselfStartsWithoutTorch:
+    """``kwarg-guard --help`` and ``list`` read presets only: neither loads torch."""
+
+    @pytest.mark.parametrize("arguments", [["--help"], ["list"], ["run", "--help"]])
+    def test_the_command_does_not_import_torch(self, arguments):
+        program = textwrap.dedent(f"""
+            import sys
+            from kwarg_guard._launcher import main
+            try:
+                code = main({arguments!r})
+            except SystemExit as exit:
+                code = exit.code
+            print(code, "torch" in sys.modules)
+        """)
+        completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+        assert completed.returncode == 0, completed.stderr
+        assert completed.stdout.strip().splitlines()[-1] == "0 False"
+
+    def test_importing_the_package_loads_torch_only_when_a_door_is_used(self):
+        program = (
+            "import sys, kwarg_guard; before = 'torch' in sys.modules; kwarg_guard.guard; "
+            "print(before, 'torch' in sys.modules)"
+        )
+        completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+        assert completed.stdout.strip() == "False True", completed.stderr
 
 
 class TestPresetThatCannotApply:

@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 
-# The names kwarg_guard._startup gives them; importing it from here would load torch.
+# The names kwarg_guard._run_settings gives them; importing the package from here would hook itself.
 _PRESETS_VARIABLE = "KWARG_GUARD_PRESETS"
 _TRIGGERS_VARIABLE = "KWARG_GUARD_TRIGGERS"
 _REPORT_VARIABLE = "KWARG_GUARD_REPORT"

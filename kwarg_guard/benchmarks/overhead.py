@@ -140,8 +140,8 @@ def measure(rounds: int, number: int) -> dict[tuple[str, str, str], dict[str, li
 def table(results: dict[tuple[str, str, str], dict[str, list[float]]]) -> str:
     lines = [
         (
-            "| forward | call | path | bare ns | pre-hook extra ns | floor extra ns | guard extra ns "
-            "| guard / floor | middle half of rounds | guard / pre-hook |"
+            "| forward | call | path | guard / floor | middle half of rounds | guard / pre-hook | bare ns "
+            "| pre-hook extra ns | floor extra ns | guard extra ns |"
         ),
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -151,8 +151,8 @@ def table(results: dict[tuple[str, str, str], dict[str, list[float]]]) -> str:
         hook = f"{median['pre-hook extra ns']:.0f}" if "pre-hook extra ns" in median else "n/a (hooks do not run)"
         ratio_hook = f"{median['guard / pre-hook']:.2f}" if "guard / pre-hook" in median else "n/a"
         lines.append(
-            f"| `{forward}` | `{call}` | {path} | {median['bare ns']:.0f} | {hook} | {median['floor extra ns']:.0f} "
-            f"| {median['guard extra ns']:.0f} | **{median['guard / floor']:.2f}** | {low:.2f}-{high:.2f} | {ratio_hook} |"
+            f"| `{forward}` | `{call}` | {path} | **{median['guard / floor']:.2f}** | {low:.2f}-{high:.2f} | {ratio_hook} "
+            f"| {median['bare ns']:.0f} | {hook} | {median['floor extra ns']:.0f} | {median['guard extra ns']:.0f} |"
         )
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ import sys
 import time
 
 from .._launcher import _environment
-from .._startup import TRIGGERS_VARIABLE
+from .._run_settings import TRIGGERS_VARIABLE
 from ..presets import get_preset
 
 PROGRAM = [sys.executable, "-c", "pass"]

@@ -35,6 +35,7 @@ __all__ = [
     "Preset",
     "available_presets",
     "get_preset",
+    "installable",
     "preset_problems",
     "register_preset",
     "reload_entry_points",
@@ -263,6 +264,28 @@ def _load_entry_point(entry_point) -> list:
 
 def _validate(preset: Preset) -> None:
     preset.rules  # noqa: B018 - building the rules is the check
+
+
+def installable(preset: Preset) -> tuple[str, str]:
+    """``(module, class name)`` whose import triggers ``install(preset)``.
+
+    Raises:
+        ValueError: ``install()`` cannot reach the preset's target.
+    """
+    from .._holders import HeldModels
+
+    target = preset.target
+    if isinstance(target, type):
+        return target.__module__, target.__qualname__
+    if isinstance(target, str) and "." in target:
+        module_name, class_name = target.rsplit(".", 1)
+        return module_name, class_name
+    if isinstance(target, HeldModels) and target.module:
+        return target.module, target.holder
+    raise ValueError(
+        f"install() needs a preset whose target is a class, 'package.module.Class', or the model a "
+        f"known wrapper holds; preset {preset.name!r} has target {target!r} (use patched()/guard() with it instead)"
+    )
 
 
 from . import builtin as _builtin  # noqa: E402,F401  (registers the built-in presets)

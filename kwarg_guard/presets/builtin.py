@@ -23,7 +23,7 @@ written for ``past_key_values``; TRL passes ``logits_to_keep=`` to a forward tha
 ``num_logits_to_keep``): the value moves to the name the forward takes.
 """
 
-from .._targets import PEFT_BASE_MODEL
+from .._holders import PEFT_BASE_MODEL
 from . import Preset, register_preset
 
 HIGGS_AUDIO = register_preset(
