@@ -15,11 +15,11 @@ One rewrite of a call's keywords (remap, drop, refuse), installed in one of thre
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getattr__ below
-    from ._doors import guard, kwarg_guard, patched, report, unguard
+    from ._api import guard, kwarg_guard, patched, report, unguard
     from ._every import guard_every
     from ._explain import Explanation, explain
     from ._install import install, installed, uninstall
-    from ._ledger import KeywordRecord, Report
+    from ._keyword_log import KeywordRecord, Report
     from ._targets import unwrap_model
     from .errors import NotGuardedError, UnexpectedKeywordError, UnexpectedKeywordWarning
     from .presets import Preset, available_presets, get_preset, preset_problems, register_preset
@@ -27,19 +27,19 @@ if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getat
 # Where each public name lives. The package imports them on first use (PEP 562), so a command that
 # only needs the presets (``kwarg-guard list``, ``--help``) starts without loading torch.
 _WHERE = {
-    "guard": "._doors",
-    "kwarg_guard": "._doors",
-    "patched": "._doors",
-    "report": "._doors",
-    "unguard": "._doors",
+    "guard": "._api",
+    "kwarg_guard": "._api",
+    "patched": "._api",
+    "report": "._api",
+    "unguard": "._api",
     "guard_every": "._every",
     "Explanation": "._explain",
     "explain": "._explain",
     "install": "._install",
     "installed": "._install",
     "uninstall": "._install",
-    "KeywordRecord": "._ledger",
-    "Report": "._ledger",
+    "KeywordRecord": "._keyword_log",
+    "Report": "._keyword_log",
     "unwrap_model": "._targets",
     "NotGuardedError": ".errors",
     "UnexpectedKeywordError": ".errors",

@@ -10,7 +10,7 @@ that carries a remap source, whose outcome depends on values), the ``torch.compi
 3. Otherwise the source's value moves to its target.
 4. Names in ``drop`` are removed.
 5. Keywords the forward takes and uses pass.
-6. A parameter this model ignores (``labels`` with no text head, from ``unused_unless``) passes,
+6. A parameter this model ignores (``labels`` with no text head, from ``ignored_without``) passes,
    and is reported as ignored (and warned about once if it carried a value).
 7. Anything else is a stray and follows ``on_unknown``: ``"raise"`` refuses it; ``"drop"`` removes
    it; ``"warn"`` removes it and says so once if it carried a value. A forward whose typed
@@ -46,7 +46,7 @@ class Action(StrEnum):
 class Decision(NamedTuple):
     action: Action
     target: str | None = None  # REMAP: where the value goes; TARGET_GIVEN: the name that won
-    loud: bool = False  # a stray under "warn": say so once when it carries a value
+    warns: bool = False  # a stray under "warn": say so once when it carries a value
 
 
 # Actions that take the keyword out of the call.
@@ -89,8 +89,8 @@ def decide(
                 decision = Decision(Action.REMAP, target)
         elif guarded and name in rules.drop:
             decision = Decision(Action.DROP)
-        elif name in accepted.unused:
-            decision = Decision(Action.IGNORED, loud=guarded and mode != "drop")
+        elif name in accepted.ignored:
+            decision = Decision(Action.IGNORED, warns=guarded and mode != "drop")
         elif accepted.accepts(name):
             decision = Decision(Action.PASS)
         elif not guarded:
@@ -98,7 +98,7 @@ def decide(
         elif mode == "raise":
             decision = Decision(Action.REFUSE)
         else:
-            decision = Decision(Action.IGNORED if accepted.var_keyword else Action.DROP, loud=mode == "warn")
+            decision = Decision(Action.IGNORED if accepted.var_keyword else Action.DROP, warns=mode == "warn")
         decisions[name] = decision
     return decisions
 

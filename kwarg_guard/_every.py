@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 
-from ._doors import Target, _resolve, guard
+from ._api import Target, _resolve, guard
 from ._rules import OnUnknown
 from ._targets import _passes_everything_on, unwrap_containers
 

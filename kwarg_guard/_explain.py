@@ -24,7 +24,7 @@ import torch
 from ._decision import Action, Decision, apply, decide
 from ._guarded import class_forward, rules_below
 from ._holders import COMPILED
-from ._ledger import value_kind
+from ._keyword_log import value_kind
 from ._origin import Origin, find_origin
 from ._patching import LOCK, find_guard
 from ._rules import Rules
@@ -285,7 +285,7 @@ def _probe(
 
 def _describe(decision: Decision, value: Any, guarded: bool = True) -> str:
     action = decision.action
-    warns = " with a warning" if decision.loud and value is not None else ""
+    warns = " with a warning" if decision.warns and value is not None else ""
     if action is Action.REMAP:
         return f"remapped -> {decision.target!r}"
     if action is Action.TARGET_GIVEN:

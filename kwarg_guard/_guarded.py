@@ -9,7 +9,7 @@ Both run the same per-call code, ``_guarded_call``, and differ only in how they 
 * A function or a class's ``forward`` is replaced by a plain function that binds like the one it
   replaced and pickles by reference.
 
-What one call needs is one ``Active`` object, replaced as a whole when guards are added or
+What one call needs is one ``InForce`` object, replaced as a whole when guards are added or
 removed. The hot path reads only its fast test and its callable, which the owner also carries
 directly (one attribute read each, as cheap as a closure's); a concurrent call runs under the
 old rules or the new ones.
@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._ledger import Ledger, ledger_for
+from ._keyword_log import KeywordLog, keyword_log_for
 from ._rewrite import Plan, Rewrite
 from ._rules import Rules, merge_rules
 from ._signature import accepted_keywords
@@ -48,10 +48,10 @@ __all__ = [
     "ACTIVE_BLOCKS",
     "LIVE_STATES",
     "STATE_ATTRIBUTE",
-    "Active",
     "FunctionGuard",
     "GuardState",
     "GuardedForward",
+    "InForce",
     "Layer",
     "class_forward",
     "function_of",
@@ -61,10 +61,10 @@ __all__ = [
     "state_of",
 ]
 
-# What a state and a guarded module both carry: the current Active, and its fast test and
+# What a state and a guarded module both carry: the current InForce, and its fast test and
 # callable, read by the hot path.
 ACTIVE_ATTRIBUTE = "_kwarg_guard_active"
-_FITS_ATTRIBUTE = "_kwarg_guard_fits"
+_PASSES_AS_IS_ATTRIBUTE = "_kwarg_guard_passes_as_is"
 _CALL_ATTRIBUTE = "_kwarg_guard_call"
 # The attribute of a guarded function (decorator or class guard) that holds its state.
 STATE_ATTRIBUTE = "_kwarg_guard_state"
@@ -106,16 +106,16 @@ class Layer:
 _EVERYTHING_FITS = frozenset().isdisjoint
 
 
-class Active:
+class InForce:
     """What one call reads: the fast test, the callable to call, and the rewrite behind them."""
 
-    __slots__ = ("call", "fits", "plans", "recent", "rewrite", "state")
+    __slots__ = ("call", "passes_as_is", "plans", "recent", "rewrite", "state")
 
     def __init__(self, state: GuardState, call: Callable[..., Any], rewrite: Rewrite | None):
         self.state = state
         self.call = call
         self.rewrite = rewrite
-        self.fits = rewrite.fits if rewrite is not None else _EVERYTHING_FITS
+        self.passes_as_is = rewrite.passes_as_is if rewrite is not None else _EVERYTHING_FITS
         self.plans: dict[tuple[str, ...], Plan] = rewrite.simple_plans if rewrite is not None else {}
         self.recent: Plan | None = None
 
@@ -128,17 +128,17 @@ class Active:
         return (getattr, (self.state, ACTIVE_ATTRIBUTE))
 
 
-def module_entries(active: Active) -> dict[str, Any]:
+def module_entries(active: InForce) -> dict[str, Any]:
     """What a guarded module's ``__dict__`` holds for the per-call code, in publishing order."""
-    return {ACTIVE_ATTRIBUTE: active, _CALL_ATTRIBUTE: active, _FITS_ATTRIBUTE: active.fits}
+    return {ACTIVE_ATTRIBUTE: active, _CALL_ATTRIBUTE: active, _PASSES_AS_IS_ATTRIBUTE: active.passes_as_is}
 
 
 def _guarded_call(owner: Any, /, *args: Any, **kwargs: Any) -> Any:
     # The hot path, kept to what a hand-written filter does: one set test, and for a keyword set
     # seen before, deletions from this call's own kwargs dict (a fresh dict nobody else holds).
     # Anything else (first sight, remaps, a warning due) goes to the Rewrite.
-    fits = owner._kwarg_guard_fits  # read as an attribute, not a method: 3.11 specializes only that
-    if fits(kwargs):
+    passes_as_is = owner._kwarg_guard_passes_as_is  # read as an attribute, not a method: 3.11 specializes only that
+    if passes_as_is(kwargs):
         return owner._kwarg_guard_call(*args, **kwargs)
     active = owner._kwarg_guard_active
     plan = active.recent  # a call site repeats its keyword set: comparing keys beats hashing them
@@ -196,38 +196,38 @@ def class_forward(module: Any) -> Callable[..., Any]:
 class GuardState:
     """What a guarded callable needs per call (``active``), and where it records what it did."""
 
-    __slots__ = ("__weakref__", "_kwarg_guard_active", "_kwarg_guard_call", "_kwarg_guard_fits", "ledger")
-    _kwarg_guard_active: Active
+    __slots__ = ("__weakref__", "_kwarg_guard_active", "_kwarg_guard_call", "_kwarg_guard_passes_as_is", "keyword_log")
+    _kwarg_guard_active: InForce
     _kwarg_guard_call: Callable[..., Any]
-    _kwarg_guard_fits: Callable[..., bool]
-    ledger: Ledger
+    _kwarg_guard_passes_as_is: Callable[..., bool]
+    keyword_log: KeywordLog
 
     @property
-    def active(self) -> Active:
+    def active(self) -> InForce:
         return self._kwarg_guard_active
 
-    def set_active(self, active: Active) -> None:
-        # The full Active first: a call that finds the new fast test finds the new rewrite too.
+    def set_active(self, active: InForce) -> None:
+        # The full InForce first: a call that finds the new fast test finds the new rewrite too.
         self._kwarg_guard_active = active
         self._kwarg_guard_call = active.call
-        self._kwarg_guard_fits = active.fits
+        self._kwarg_guard_passes_as_is = active.passes_as_is
 
-    def _activate(self, call: Callable[..., Any], rules: Rules | None, module: Any = None) -> Active:
-        """The ``Active`` for ``call`` under ``rules`` (validated; not yet published)."""
+    def _activate(self, call: Callable[..., Any], rules: Rules | None, module: Any = None) -> InForce:
+        """The ``InForce`` for ``call`` under ``rules`` (validated; not yet published)."""
         if rules is None:
-            return Active(self, call, None)
+            return InForce(self, call, None)
         below = rules_below(call)
         merged = merge_rules([below, rules] if below is not None else [rules])
         accepted = accepted_keywords(call)
-        if merged.unused_unless and module is not None:
+        if merged.ignored_without and module is not None:
             # Only an instance says whether, say, its text head exists.
             unused = {
                 k
-                for k, attribute in merged.unused_unless
+                for k, attribute in merged.ignored_without
                 if k in accepted.named and getattr(module, attribute, None) is None
             }
-            accepted = dataclasses.replace(accepted, unused=frozenset(unused))
-        return Active(self, call, Rewrite(accepted, merged, self.ledger))
+            accepted = dataclasses.replace(accepted, ignored=frozenset(unused))
+        return InForce(self, call, Rewrite(accepted, merged, self.keyword_log))
 
     @property
     def rules(self) -> Rules | None:
@@ -244,8 +244,8 @@ class GuardState:
         """True when a guard change on ``cls`` changes what this state calls."""
         raise NotImplementedError
 
-    def refreshed(self) -> Active:
-        """The ``Active`` rebuilt from what the classes provide now."""
+    def refreshed(self) -> InForce:
+        """The ``InForce`` rebuilt from what the classes provide now."""
         raise NotImplementedError
 
 
@@ -254,26 +254,26 @@ class GuardedForward(GuardState):
 
     Args:
         module: the module whose ``forward`` this replaces.
-        slot: where in ``module.__dict__`` the guarded forward goes (``"forward"``, or
+        forward_attribute: where in ``module.__dict__`` the guarded forward goes (``"forward"``, or
             ``"_old_forward"`` under an accelerate hook).
-        previous: ``()`` when the module had nothing of its own in the slot (the usual case), else
+        previous: ``()`` when the module had nothing of its own in the forward_attribute (the usual case), else
             ``(value,)`` with what was there, restored exactly when the last layer goes.
         layers: the ``Layer`` s in the order they were added; patched layers whose block is not
             active (a copy restored after its block ended, or in another process) are left out.
     """
 
-    __slots__ = ("forward", "layers", "module", "previous", "slot")
+    __slots__ = ("forward", "forward_attribute", "layers", "module", "previous")
     forward: Callable[..., Any]
     layers: tuple[Layer, ...]
     module: Any
     previous: tuple[Any, ...]
-    slot: str
+    forward_attribute: str
 
-    def __init__(self, module: Any, slot: str, previous: tuple[Any, ...], layers: Iterable[Layer]):
+    def __init__(self, module: Any, forward_attribute: str, previous: tuple[Any, ...], layers: Iterable[Layer]):
         self.module = module
-        self.slot = slot
+        self.forward_attribute = forward_attribute
         self.previous = previous
-        self.ledger = ledger_for(module)
+        self.keyword_log = keyword_log_for(module)
         self.layers = tuple(layer for layer in layers if layer.alive)
         GuardState.set_active(self, self.activation(self.layers))
         # The bound method to store as the module's forward; pickle finds it by this name.
@@ -281,32 +281,32 @@ class GuardedForward(GuardState):
         LIVE_STATES.add(self)
 
     def wrapped_call(self) -> Callable[..., Any]:
-        """What the guard calls: what the slot held, or the class's forward bound to the module."""
+        """What the guard calls: what the forward_attribute held, or the class's forward bound to the module."""
         return self.previous[0] if self.previous else class_forward(self.module)
 
-    def activation(self, layers: tuple[Layer, ...]) -> Active:
-        """The ``Active`` for ``layers`` (validated; not yet published)."""
+    def activation(self, layers: tuple[Layer, ...]) -> InForce:
+        """The ``InForce`` for ``layers`` (validated; not yet published)."""
         rules = merge_rules(layer.rules for layer in layers) if layers else None
         return self._activate(self.wrapped_call(), rules, self.module)
 
-    def publish(self, layers: tuple[Layer, ...], active: Active) -> None:
+    def publish(self, layers: tuple[Layer, ...], active: InForce) -> None:
         self.set_active(active)
         self.layers = layers
 
-    def set_active(self, active: Active) -> None:
+    def set_active(self, active: InForce) -> None:
         super().set_active(active)
         held = self.module.__dict__.get(ACTIVE_ATTRIBUTE)
-        if isinstance(held, Active) and held.state is self:
+        if isinstance(held, InForce) and held.state is self:
             self.module.__dict__.update(module_entries(active))
 
     def depends_on(self, cls: type) -> bool:
         return not self.previous and isinstance(self.module, cls)
 
-    def refreshed(self) -> Active:
+    def refreshed(self) -> InForce:
         return self.activation(self.layers)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (GuardedForward, (self.module, self.slot, self.previous, self.layers))
+        return (GuardedForward, (self.module, self.forward_attribute, self.previous, self.layers))
 
     def __repr__(self) -> str:
         return f"<kwarg_guard GuardedForward of {self.forward_name} with {len(self.layers)} layer(s)>"
@@ -361,7 +361,7 @@ class FunctionGuard(GuardState):
         owner = self.owner
         return owner is not None and owner is not cls and not self.replaced and issubclass(owner, cls)
 
-    def refreshed(self) -> Active:
+    def refreshed(self) -> InForce:
         return self._activate(self.wrapped_call(), self.own_rules)
 
 
@@ -386,7 +386,7 @@ def guard_function(
     """
     state = FunctionGuard()
     state.own_rules, state.owner, state.replaced, state.wrapped = rules, owner, replaced, fn
-    state.ledger = Ledger()
+    state.keyword_log = KeywordLog()
     state.set_active(state.refreshed())
 
     @functools.wraps(fn)

@@ -23,7 +23,7 @@ import wrapt
 
 from ._guarded import Layer
 from ._holders import HeldModels
-from ._ledger import LOGGER
+from ._keyword_log import LOGGER
 from ._patching import add_layer, guard_class, remove_layer, unguard_class
 from ._targets import find_targets
 from .errors import NotGuardedError

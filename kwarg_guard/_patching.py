@@ -21,10 +21,10 @@ from ._guarded import (
     ACTIVE_ATTRIBUTE,
     ACTIVE_BLOCKS,
     LIVE_STATES,
-    Active,
     FunctionGuard,
     GuardedForward,
     GuardState,
+    InForce,
     Layer,
     function_of,
     guard_function,
@@ -51,7 +51,7 @@ LOCK = threading.RLock()
 # an accelerate hook (_hf_hook + _old_forward), the hook's forward calls module._old_forward: the
 # guard goes there, so the hook keeps running first; and a hook added after the guard adopts the
 # guard as its _old_forward.
-_SLOTS = ("forward", "_old_forward")
+_FORWARD_ATTRIBUTES = ("forward", "_old_forward")
 
 
 def find_guard(module: Any) -> GuardedForward | None:
@@ -62,7 +62,7 @@ def find_guard(module: Any) -> GuardedForward | None:
 
 def _held_state(module: Any) -> GuardedForward | None:
     active = module.__dict__.get(ACTIVE_ATTRIBUTE)
-    state = active.state if isinstance(active, Active) else None
+    state = active.state if isinstance(active, InForce) else None
     return state if isinstance(state, GuardedForward) else None
 
 
@@ -85,7 +85,7 @@ def add_layer(modules: list[Any], layer: Layer) -> None:
         for module, state, layers, active in built:
             if active is None:
                 module.__dict__.update(module_entries(state.active))
-                module.__dict__[state.slot] = state.forward
+                module.__dict__[state.forward_attribute] = state.forward
             else:
                 state.publish(layers, active)
 
@@ -100,11 +100,11 @@ def _with_layer(module: Any, layer: Layer) -> tuple[Any, GuardedForward, tuple[L
     if inherited is not None:
         # A shallow copy shares its original's guard, which calls the original module: rebuild
         # the layers around this module.
-        state = GuardedForward(module, inherited.slot, inherited.previous, (*inherited.layers, layer))
+        state = GuardedForward(module, inherited.forward_attribute, inherited.previous, (*inherited.layers, layer))
         return module, state, state.layers, None
-    slot = "_old_forward" if "_hf_hook" in attributes and "_old_forward" in attributes else "forward"
-    previous = (attributes[slot],) if slot in attributes else ()
-    state = GuardedForward(module, slot, previous, (layer,))
+    forward_attribute = "_old_forward" if "_hf_hook" in attributes and "_old_forward" in attributes else "forward"
+    previous = (attributes[forward_attribute],) if forward_attribute in attributes else ()
+    state = GuardedForward(module, forward_attribute, previous, (layer,))
     return module, state, state.layers, None
 
 
@@ -139,13 +139,13 @@ def end_block(modules: Iterable[Any], layer: Layer) -> None:
 
 def _uninstall(module: Any, state: GuardedForward) -> None:
     attributes = module.__dict__
-    for slot in _SLOTS:
-        held = attributes.get(slot)
+    for forward_attribute in _FORWARD_ATTRIBUTES:
+        held = attributes.get(forward_attribute)
         if isinstance(held, types.MethodType) and held.__self__ is state:
-            if slot == state.slot and not state.previous:
-                del attributes[slot]
+            if forward_attribute == state.forward_attribute and not state.previous:
+                del attributes[forward_attribute]
             else:
-                attributes[slot] = state.wrapped_call()
+                attributes[forward_attribute] = state.wrapped_call()
             for name in module_entries(state.active):
                 del attributes[name]
             LIVE_STATES.discard(state)

@@ -1,7 +1,7 @@
 """The rewrite of one call's keywords: the single mechanism behind every door.
 
 A ``Rewrite`` is compiled once per (forward, rules). Calls whose keywords all plainly pass never
-reach it: the guarded callable asks ``fits(kwargs)`` and calls straight through. A keyword set
+reach it: the guarded callable asks ``passes_as_is(kwargs)`` and calls straight through. A keyword set
 seen before is applied by the guarded callable from its cached plan, at the cost of a
 hand-written filter, whatever the mode. Everything else lands in ``Rewrite.__call__``: first
 sight (``decide``, the stack walk, logging, error text), a warning that is due, and keyword sets
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ._decision import Action, Decision, apply, decide
-from ._ledger import LOGGER, Ledger, value_kind
+from ._keyword_log import LOGGER, KeywordLog, value_kind
 from ._origin import Origin, find_origin, user_stacklevel
 from ._rules import Rules
 from ._signature import Accepted
@@ -58,21 +58,21 @@ class Plan:
 class Rewrite:
     """Rewrites the keywords of calls to one forward under one merged ``Rules``."""
 
-    def __init__(self, accepted: Accepted, rules: Rules, ledger: Ledger):
+    def __init__(self, accepted: Accepted, rules: Rules, keyword_log: KeywordLog):
         rules = rules.for_forward(accepted)
         rules.check_against(accepted)
         self.accepted = accepted
         self.rules = rules
-        self.ledger = ledger
+        self.keyword_log = keyword_log
         self._remap = rules.remap_map
         intercepted = frozenset(self._remap) | rules.drop
         # The hot path's one test. A plain **kwargs forward takes every name but the intercepted
         # ones and the other names of its parameters; any other forward takes exactly the names it
         # knows, minus the intercepted ones.
-        self.fits: Callable[[dict[str, Any]], bool] = (
+        self.passes_as_is: Callable[[dict[str, Any]], bool] = (
             (intercepted | accepted.other_names).isdisjoint
             if accepted.takes_anything
-            else (accepted.known - intercepted - accepted.unused).issuperset
+            else (accepted.known - intercepted - accepted.ignored).issuperset
         )
         self._plans: dict[tuple[str, ...], Plan] = {}
         # Read by the guarded callable itself: keyword tuple -> simple Plan.
@@ -117,7 +117,7 @@ class Rewrite:
             tuple(
                 name
                 for name, d in decisions.items()
-                if d.loud and not self.ledger.has_warned(self.accepted.forward, name)
+                if d.warns and not self.keyword_log.has_warned(self.accepted.forward, name)
             ),
         )
         if not per_call:
@@ -141,7 +141,7 @@ class Rewrite:
                 counter = self._counters.setdefault(key, itertools.count())
                 origin = self._note(name, decision, kwargs[name], counter)
             next(counter)
-            if decision.loud and kwargs[name] is not None:
+            if decision.warns and kwargs[name] is not None:
                 self._warn(name, kwargs[name], origin)
 
     def _note(self, name: str, decision: Decision, value: Any, counter: itertools.count[int]) -> Origin:
@@ -149,7 +149,7 @@ class Rewrite:
         origin = find_origin(name)
         action, target = decision.action, decision.target
         forward = self.accepted.forward
-        if not self.ledger.note(forward, name, action, target, value, origin, counter):
+        if not self.keyword_log.note(forward, name, action, target, value, origin, counter):
             return origin
         if action is Action.TARGET_GIVEN:
             LOGGER.warning(
@@ -176,18 +176,18 @@ class Rewrite:
         return origin
 
     def _warn_on_values(self, plan: Plan, kwargs: dict[str, Any]) -> None:
-        stray = Action.IGNORED if self.accepted.var_keyword else Action.DROP
+        fate = Action.IGNORED if self.accepted.var_keyword else Action.DROP
         for name in plan.watch:
             if kwargs[name] is not None:
                 origin = plan.origins[name]
                 # The record was made when this keyword set was first seen, perhaps with None.
-                self.ledger.note(self.accepted.forward, name, stray, None, kwargs[name], origin, plan.calls)
+                self.keyword_log.note(self.accepted.forward, name, fate, None, kwargs[name], origin, plan.calls)
                 self._warn(name, kwargs[name], origin)
-        plan.watch = tuple(n for n in plan.watch if not self.ledger.has_warned(self.accepted.forward, n))
+        plan.watch = tuple(n for n in plan.watch if not self.keyword_log.has_warned(self.accepted.forward, n))
 
     def _warn(self, name: str, value: Any, origin: Origin | None = None) -> None:
         forward = self.accepted.forward
-        if not self.ledger.first_warning(forward, name):
+        if not self.keyword_log.first_warning(forward, name):
             return
         fate = "will be ignored by" if self.accepted.var_keyword else "was dropped before"
         warnings.warn(

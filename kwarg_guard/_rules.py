@@ -32,7 +32,7 @@ class Rules:
     Attributes:
         remap: ``{source: target}`` renames applied before anything else.
         drop: names always removed, accepted or not.
-        unused_unless: ``{keyword: attribute}``: on a module whose ``attribute`` is ``None`` or
+        ignored_without: ``{keyword: attribute}``: on a module whose ``attribute`` is ``None`` or
             missing, the forward takes ``keyword`` but ignores it; the guard reports it as ignored.
         on_unknown: ``"drop"``, ``"warn"`` or ``"raise"`` for keywords the forward does not take;
             ``None`` means "not chosen here" (merged layers fall back to ``"warn"``).
@@ -49,7 +49,7 @@ class Rules:
     on_unknown: OnUnknown | None = None
     # ((keyword, attribute), ...): the forward takes the keyword but the model ignores it unless
     # the module's attribute is set (a ``labels`` with no text head); sorted, like remap.
-    unused_unless: tuple[tuple[str, str], ...] = ()
+    ignored_without: tuple[tuple[str, str], ...] = ()
     renames: bool = False
 
     @classmethod
@@ -58,7 +58,7 @@ class Rules:
         remap: Mapping[str, str] | None = None,
         drop: Iterable[str] | None = None,
         on_unknown: str | None = None,
-        unused_unless: Mapping[str, str] | None = None,
+        ignored_without: Mapping[str, str] | None = None,
         renames: bool = False,
     ) -> Rules:
         """Check user-facing options and build ``Rules``.
@@ -70,7 +70,11 @@ class Rules:
         if not isinstance(renames, bool):
             raise TypeError(f"renames takes True or False, not {renames!r}")
         return cls(
-            _check_remap(remap), _check_drop(drop), _check_on_unknown(on_unknown), _check_unused(unused_unless), renames
+            _check_remap(remap),
+            _check_drop(drop),
+            _check_on_unknown(on_unknown),
+            _check_ignored(ignored_without),
+            renames,
         )
 
     @property
@@ -130,7 +134,7 @@ def merge_rules(layers: Iterable[Rules]) -> Rules:
     unused: set[tuple[str, str]] = set()
     renames = False
     for rules in layers:
-        unused.update(rules.unused_unless)
+        unused.update(rules.ignored_without)
         renames = renames or rules.renames
         for source, target in rules.remap:
             if remap.setdefault(source, target) != target:
@@ -185,11 +189,11 @@ def _check_drop(drop: object) -> frozenset[str]:
     return names
 
 
-def _check_unused(unused: object) -> tuple[tuple[str, str], ...]:
+def _check_ignored(unused: object) -> tuple[tuple[str, str], ...]:
     if unused is None:
         return ()
     if not isinstance(unused, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in unused.items()):
-        raise TypeError(f"unused_unless takes a dict {{keyword: module attribute}} of strings, not {unused!r}")
+        raise TypeError(f"ignored_without takes a dict {{keyword: module attribute}} of strings, not {unused!r}")
     return tuple(sorted(unused.items()))
 
 

@@ -78,7 +78,7 @@ class Accepted:
         declared: when ``**kwargs`` is annotated ``Unpack[SomeTypedDict]`` (transformers 5), the
             TypedDict's keys; ``None`` for a plain ``**kwargs`` or none at all.
         consumed: keywords a decorator around the forward takes out before the forward runs.
-        unused: parameters this model takes but ignores (see ``Rules.unused_unless``).
+        ignored: parameters this model takes but ignores (see ``Rules.ignored_without``).
         renames: ``(old, new)`` pairs a decorator around the forward applies (transformers'
             ``deprecate_kwarg``); they join the known renames for this forward.
     """
@@ -89,7 +89,7 @@ class Accepted:
     var_keyword: bool = False
     declared: frozenset[str] | None = None
     consumed: frozenset[str] = frozenset()
-    unused: frozenset[str] = frozenset()
+    ignored: frozenset[str] = frozenset()
     renames: frozenset[tuple[str, str]] = frozenset()
 
     @property

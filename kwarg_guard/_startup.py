@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ._doors import report
+from ._api import report
 from ._install import install, installed
-from ._ledger import keep_every_ledger
+from ._keyword_log import keep_every_keyword_log
 from ._run_settings import PRESETS_VARIABLE, REPORT_VARIABLE, SITE_DIRECTORY, TRIGGERS_VARIABLE
 
 __all__ = [
@@ -33,7 +33,7 @@ def install_from_environment() -> None:
     """Install the presets named in the environment; a preset that cannot be installed is said
     on stderr, and never stops the process."""
     if os.environ.get(REPORT_VARIABLE) == "1":
-        keep_every_ledger()
+        keep_every_keyword_log()
     for name in filter(None, os.environ.get(PRESETS_VARIABLE, "").split(",")):
         try:
             install(name)

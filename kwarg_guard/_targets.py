@@ -86,16 +86,16 @@ def find_targets(
         ValueError: no ``target``, and the model's forward passes every keyword on.
     """
     if target is None:
-        landing = unwrap_containers(root)
-        if not changes_keywords and _passes_everything_on(landing):
-            candidates = _named_forwards_inside(landing)
+        model_inside = unwrap_containers(root)
+        if not changes_keywords and _passes_everything_on(model_inside):
+            candidates = _named_forwards_inside(model_inside)
             if candidates:
                 raise ValueError(
-                    f"{door}({type(root).__name__}) would change nothing: {type(landing).__name__}.forward takes "
+                    f"{door}({type(root).__name__}) would change nothing: {type(model_inside).__name__}.forward takes "
                     f"**kwargs and hands every keyword on. Guard the module whose forward fails instead: "
                     f"target={candidates[0]!r} (modules inside it: {', '.join(candidates)})"
                 )
-        return [landing]
+        return [model_inside]
     if isinstance(target, HeldModels):
         found = target.find(root)
     else:

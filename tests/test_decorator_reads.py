@@ -168,7 +168,12 @@ def test_a_head_accepts_what_its_loss_function_takes_under_raise_mode():
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=64, hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
     )
     model = LlamaForCausalLM(config)
     ids = torch.tensor([[1, 2, 3, 4]])

@@ -47,7 +47,7 @@ def test_every_public_name_has_an_example(name):
 
 def test_the_package_has_examples_to_run():
     finder = doctest.DocTestFinder()
-    examples = sum(len(test.examples) for test in finder.find(kwarg_guard._doors))
+    examples = sum(len(test.examples) for test in finder.find(kwarg_guard._api))
     assert examples >= 10
 
 

@@ -310,3 +310,14 @@ class TestAlternatives:
             "'higgs_audio_v2' guards: use preset='higgs_audio_v2'"
         )
         assert "transformers==4.46" not in str(raised.value)
+
+
+def test_the_old_name_unused_unless_still_works_with_a_deprecation_warning():
+    import pytest
+
+    from kwarg_guard import Preset
+
+    with pytest.warns(DeprecationWarning, match="ignored_without"):
+        preset = Preset(name="old_style", description="d", unused_unless={"labels": "text_lm_head"})
+    assert dict(preset.ignored_without) == {"labels": "text_lm_head"} == dict(preset.unused_unless)
+    assert preset.rules.ignored_without == (("labels", "text_lm_head"),)

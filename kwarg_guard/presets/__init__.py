@@ -21,6 +21,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import threading
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,8 +58,10 @@ class Preset:
         drop: keywords always dropped; a ``drop`` given next to ``preset=`` adds to them.
         on_unknown: the default ``on_unknown=``; one given next to ``preset=`` wins.
         target: the default ``target=``; one given next to ``preset=`` wins.
-        unused_unless: ``{keyword: attribute}``: a parameter the model ignores when the guarded
+        ignored_without: ``{keyword: attribute}``: a parameter the model ignores when the guarded
             module's attribute is ``None`` (``{"labels": "text_lm_head"}``); reported as ignored.
+            (Named ``unused_unless`` before 0.2: that keyword still works, with a
+            ``DeprecationWarning``, and reads back the same mapping.)
         renames: apply the known keyword renames in whichever direction each forward needs (see
             ``guard``).
         requires: a module that must be importable for ``target`` to exist; when nothing matches
@@ -87,15 +90,25 @@ class Preset:
     target: Any = None  # what ``target=`` takes
     requires: str | None = None
     install_hint: str = ""
-    unused_unless: Mapping[str, str] = field(default_factory=dict)  # frozen in __post_init__
+    ignored_without: Mapping[str, str] = field(default_factory=dict)  # frozen in __post_init__
     renames: bool = False
     alternatives: Sequence[str] = ()
+    # The name ``ignored_without`` had before 0.2; still taken, with a DeprecationWarning.
+    unused_unless: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
+        if self.unused_unless is not None:
+            warnings.warn(
+                "Preset(unused_unless=...) is now Preset(ignored_without=...); the old name will be removed",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            object.__setattr__(self, "ignored_without", {**self.unused_unless, **self.ignored_without})
         object.__setattr__(self, "alternatives", tuple(self.alternatives))
         object.__setattr__(self, "remap", MappingProxyType(dict(self.remap)))
         object.__setattr__(self, "drop", frozenset(self.drop))
-        object.__setattr__(self, "unused_unless", MappingProxyType(dict(self.unused_unless)))
+        object.__setattr__(self, "ignored_without", MappingProxyType(dict(self.ignored_without)))
+        object.__setattr__(self, "unused_unless", self.ignored_without)
 
     @cached_property
     def rules(self) -> Rules:
@@ -107,7 +120,9 @@ class Preset:
         """
         from .._rules import Rules
 
-        return Rules.from_options(dict(self.remap), self.drop, self.on_unknown, dict(self.unused_unless), self.renames)
+        return Rules.from_options(
+            dict(self.remap), self.drop, self.on_unknown, dict(self.ignored_without), self.renames
+        )
 
     def requirement_missing(self) -> str | None:
         """The error text when ``requires`` cannot be imported, else ``None``: the preset that

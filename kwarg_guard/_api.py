@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar, overload
 import torch
 
 from ._guarded import Layer, guard_function, state_of
-from ._ledger import Report, every_ledger, existing_ledger
+from ._keyword_log import Report, every_keyword_log, existing_keyword_log
 from ._patching import add_layer, end_block, guard_class, layers_of, remove_layer, unguard_class
 from ._rules import OnUnknown, Rules
 from ._targets import check_module, find_targets
@@ -48,7 +48,7 @@ def _resolve(
         remap_map,
         base.drop | explicit.drop,
         explicit.on_unknown or base.on_unknown,
-        dict(base.unused_unless),
+        dict(base.ignored_without),
         base.renames or renames,
     )
     return rules, (target if target is not None else chosen.target), chosen
@@ -284,27 +284,27 @@ def report(obj: object = None) -> Report:
     >>> [(record.keyword, str(record.action), record.count) for record in report(net)]
     [('labels', 'dropped', 1)]
     """
-    ledgers = []
+    keyword_logs = []
     if obj is None:
-        ledgers = every_ledger()
+        keyword_logs = every_keyword_log()
     elif isinstance(obj, torch.nn.Module):
         for module in obj.modules():
-            ledgers.append(existing_ledger(module))
-            ledgers.extend(_class_ledgers(type(module)))
+            keyword_logs.append(existing_keyword_log(module))
+            keyword_logs.extend(_class_ledgers(type(module)))
     elif isinstance(obj, type):
-        ledgers.extend(_class_ledgers(obj))
+        keyword_logs.extend(_class_ledgers(obj))
     elif (state := state_of(obj)) is not None:
-        ledgers.append(state.ledger)
+        keyword_logs.append(state.keyword_log)
     else:
         raise TypeError(f"report takes a module, a guarded class or a guarded function, not {type(obj).__name__}")
     seen, records = set(), []
-    for ledger in ledgers:
-        if ledger is not None and id(ledger) not in seen:
-            seen.add(id(ledger))
-            records.extend(ledger.records())
+    for keyword_log in keyword_logs:
+        if keyword_log is not None and id(keyword_log) not in seen:
+            seen.add(id(keyword_log))
+            records.extend(keyword_log.records())
     return Report(records)
 
 
 def _class_ledgers(cls: type) -> list:
     states = (state_of(level) for level in wrapper_chain(getattr(cls, "forward", None)))
-    return [state.ledger for state in states if state is not None]
+    return [state.keyword_log for state in states if state is not None]

@@ -18,51 +18,51 @@ from ._table import render_table
 
 __all__ = [
     "LOGGER",
+    "KeywordLog",
     "KeywordRecord",
-    "Ledger",
     "Report",
-    "every_ledger",
-    "existing_ledger",
-    "keep_every_ledger",
-    "ledger_for",
+    "every_keyword_log",
+    "existing_keyword_log",
+    "keep_every_keyword_log",
+    "keyword_log_for",
 ]
 
 LOGGER = logging.getLogger("kwarg_guard")
 
 _LEDGERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LEDGERS_LOCK = threading.Lock()
-# Every ledger in this process, for report() of the whole process; kept alive past their
+# Every keyword_log in this process, for report() of the whole process; kept alive past their
 # modules only when asked (a report printed at exit must not lose a model freed before it).
-_EVERY_LEDGER: weakref.WeakSet[Ledger] = weakref.WeakSet()
+_EVERY_LEDGER: weakref.WeakSet[KeywordLog] = weakref.WeakSet()
 _EVERY_LEDGER_LOCK = threading.Lock()
 _KEPT: list = []
 _KEEPING = {"on": False}
 
 
-def keep_every_ledger() -> None:
-    """From now on, ledgers outlive their modules (for a report of the whole process at exit)."""
+def keep_every_keyword_log() -> None:
+    """From now on, keyword_logs outlive their modules (for a report of the whole process at exit)."""
     with _EVERY_LEDGER_LOCK:
         _KEEPING["on"] = True
         _KEPT.extend(_EVERY_LEDGER)
 
 
-def every_ledger() -> list:
-    """Every ledger of this process that still exists."""
+def every_keyword_log() -> list:
+    """Every keyword_log of this process that still exists."""
     with _EVERY_LEDGER_LOCK:
         return list(_EVERY_LEDGER)
 
 
-def ledger_for(owner) -> Ledger:
-    """The ledger of a module instance (created on first use)."""
+def keyword_log_for(owner) -> KeywordLog:
+    """The keyword_log of a module instance (created on first use)."""
     with _LEDGERS_LOCK:
-        ledger = _LEDGERS.get(owner)
-        if ledger is None:
-            ledger = _LEDGERS[owner] = Ledger()
-        return ledger
+        keyword_log = _LEDGERS.get(owner)
+        if keyword_log is None:
+            keyword_log = _LEDGERS[owner] = KeywordLog()
+        return keyword_log
 
 
-def existing_ledger(owner) -> Ledger | None:
-    """The ledger of ``owner`` if a guard ever wrote one."""
+def existing_keyword_log(owner) -> KeywordLog | None:
+    """The keyword_log of ``owner`` if a guard ever wrote one."""
     with _LEDGERS_LOCK:
         return _LEDGERS.get(owner)
 
@@ -172,7 +172,7 @@ class _Entry:
         )
 
 
-class Ledger:
+class KeywordLog:
     """Records for every forward guarded on one owner (a module, or a guarded function)."""
 
     def __init__(self) -> None:
