@@ -56,6 +56,7 @@ __all__ = [
     "class_forward",
     "function_of",
     "guard_function",
+    "inherited_forward",
     "module_entries",
     "rules_below",
     "state_of",
@@ -355,7 +356,7 @@ class FunctionGuard(GuardState):
         provide now (a base's guard may come and go)."""
         if self.owner is None or self.replaced:
             return self.wrapped
-        return function_of(_inherited(self.owner))
+        return function_of(inherited_forward(self.owner))
 
     def depends_on(self, cls: type) -> bool:
         owner = self.owner
@@ -365,11 +366,12 @@ class FunctionGuard(GuardState):
         return self._activate(self.wrapped_call(), self.own_rules)
 
 
-def _inherited(owner: type) -> Any:
+def inherited_forward(owner: type) -> Any:
+    """``forward`` as the nearest base of ``owner`` defines it (as found in its ``__dict__``)."""
     for base in owner.__mro__[1:]:
         if "forward" in vars(base):
             return vars(base)["forward"]
-    raise TypeError(f"{owner.__qualname__} has no forward to guard")
+    raise TypeError(f"kwarg_guard(cls) guards cls.forward, and {owner.__qualname__} has no forward")
 
 
 def guard_function(

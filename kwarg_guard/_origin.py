@@ -13,6 +13,8 @@ import sys
 import types
 from dataclasses import dataclass
 
+from ._signature import var_keyword_name
+
 __all__ = ["Origin", "find_origin", "user_stacklevel"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -53,7 +55,7 @@ def find_origin(keyword: str, skip: int = 1) -> Origin:
     for _ in range(_MAX_FRAMES):
         if frame is None:
             break
-        if not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        if not _is_ours(frame):
             kind, names = _pending_call(frame.f_code, frame.f_lasti)
             if kind == "named" and keyword in names:
                 return Origin(_describe(frame), tuple(reversed(via)))
@@ -75,20 +77,21 @@ def user_stacklevel() -> int:
     outside kwarg_guard and torch's module-call machinery: the line that called the model."""
     frame = sys._getframe(1)
     level = 1
-    while frame.f_back is not None and (
-        frame.f_code.co_filename.startswith(_PACKAGE_DIR) or _is_torch_call_machinery(frame)
-    ):
+    while frame.f_back is not None and (_is_ours(frame) or _is_torch_call_machinery(frame)):
         frame = frame.f_back
         level += 1
     return level
+
+
+def _is_ours(frame) -> bool:
+    return frame.f_code.co_filename.startswith(_PACKAGE_DIR)
 
 
 def _received_in_var_keyword(frame, keyword: str) -> bool:
     code = frame.f_code
     if not code.co_flags & inspect.CO_VARKEYWORDS:
         return False
-    index = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)
-    received = frame.f_locals.get(code.co_varnames[index])
+    received = frame.f_locals.get(var_keyword_name(code))
     return isinstance(received, dict) and keyword in received
 
 

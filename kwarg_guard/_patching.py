@@ -28,6 +28,7 @@ from ._guarded import (
     Layer,
     function_of,
     guard_function,
+    inherited_forward,
     module_entries,
     state_of,
 )
@@ -167,7 +168,7 @@ def guard_class(cls: type, rules: Rules) -> None:
         if current is not None and current.own_rules == rules:
             return
         own = cls.__dict__.get("forward")
-        raw = own if own is not None else _inherited_forward(cls)
+        raw = own if own is not None else inherited_forward(cls)
         guarded = guard_function(function_of(raw), rules, owner=cls, replaced=(own,) if own is not None else ())
         # A staticmethod or classmethod forward stays one, so it binds exactly as before.
         _set_class_forward(cls, type(raw)(guarded) if isinstance(raw, (staticmethod, classmethod)) else guarded)
@@ -181,13 +182,6 @@ def unguard_class(cls: type) -> None:
             raise NotGuardedError(f"{cls.__qualname__}.forward is not guarded by kwarg_guard(cls); nothing to undo")
         _set_class_forward(cls, current.replaced[0] if current.replaced else None)
         LIVE_STATES.discard(current)
-
-
-def _inherited_forward(cls: type) -> Any:
-    for base in cls.__mro__[1:]:
-        if "forward" in vars(base):
-            return vars(base)["forward"]
-    raise TypeError(f"kwarg_guard(cls) guards cls.forward, and {cls.__qualname__} has no forward")
 
 
 def _set_class_forward(cls: type, value: Any) -> None:

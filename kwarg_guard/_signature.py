@@ -36,7 +36,7 @@ from ._renames import siblings
 from ._spelling import close_matches
 from ._wrapped import innermost_function, wrapper_chain
 
-__all__ = ["Accepted", "accepted_keywords", "qualified_name"]
+__all__ = ["Accepted", "accepted_keywords", "qualified_name", "var_keyword_name"]
 
 LOGGER = logging.getLogger("kwarg_guard")
 
@@ -310,7 +310,7 @@ def _read_by_decorators(fn: Any) -> tuple[set[str], set[tuple[str, str]]]:
             continue
         consumed.update(_keyword_only_parameters(code))
         if code.co_flags & inspect.CO_VARKEYWORDS:
-            reads, moves = _mapping_reads(function, _var_keyword_name(code))
+            reads, moves = _mapping_reads(function, var_keyword_name(code))
             consumed.update(reads)
             renames.update(moves)
     return consumed, renames
@@ -321,7 +321,8 @@ def _keyword_only_parameters(code: Any) -> tuple[str, ...]:
     return code.co_varnames[start : start + code.co_kwonlyargcount]
 
 
-def _var_keyword_name(code: Any) -> str:
+def var_keyword_name(code: Any) -> str:
+    """The name of the ``**kwargs`` parameter of ``code`` (which must have one)."""
     index = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)
     return code.co_varnames[index]
 
