@@ -12,6 +12,7 @@ import functools
 
 import pytest
 import torch
+from compat_cases import tiny_llama_config
 from conftest import only_transformers_4, only_transformers_5
 
 from kwarg_guard import guard
@@ -133,17 +134,10 @@ class TestTransformers5ModelsUnderRaiseMode:
 class TestLossKwargs:
     @pytest.fixture
     def llama(self):
-        from transformers import LlamaConfig, LlamaForCausalLM
+        from transformers import LlamaForCausalLM
 
         torch.manual_seed(0)
-        config = LlamaConfig(
-            vocab_size=64,
-            hidden_size=16,
-            intermediate_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-        )
+        config = tiny_llama_config()
         return LlamaForCausalLM(config)
 
     def test_loss_kwargs_declare_what_the_loss_function_takes(self, llama):
@@ -164,17 +158,10 @@ class TestLossKwargs:
 @only_transformers_5
 def test_a_head_accepts_what_its_loss_function_takes_under_raise_mode():
     # transformers' own test_causal_lm_loss_honors_shift_labels passes shift_labels to the head.
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
+    config = tiny_llama_config()
     model = LlamaForCausalLM(config)
     ids = torch.tensor([[1, 2, 3, 4]])
     shifted = torch.tensor([[2, 3, 4, -100]])

@@ -15,6 +15,17 @@ def kwarg_guard_warnings(record):
     return [str(w.message) for w in record if issubclass(w.category, UnexpectedKeywordWarning)]
 
 
+class Passing(torch.nn.Module):
+    """A pure pass-through wrapper: forward(*args, **kwargs) and nothing else."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args, **kwargs):
+        return self.inner(*args, **kwargs)
+
+
 class TestBareGuardLandsWhereTheKeywordFails:
     @pytest.fixture
     def peft_model(self):
@@ -49,14 +60,6 @@ class TestBareGuardLandsWhereTheKeywordFails:
         assert "forward" not in vars(peft_model.get_base_model())
 
     def test_a_bare_guard_on_a_pure_pass_through_is_refused_with_the_target_to_pass(self, labeled):
-        class Passing(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, *args, **kwargs):
-                return self.inner(*args, **kwargs)
-
         wrapper = Passing(labeled)
         before = vars(labeled).copy()
         with pytest.raises(ValueError, match=r"guard\(Passing\) would change nothing.*target='Labeled'"):
@@ -74,14 +77,6 @@ class TestBareGuardLandsWhereTheKeywordFails:
         assert "forward" in vars(wrapper) and "forward" not in vars(labeled)
 
     def test_a_remap_or_drop_on_a_wrapper_is_not_refused(self, labeled, x):
-        class Passing(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, *args, **kwargs):
-                return self.inner(*args, **kwargs)
-
         wrapper = guard(Passing(labeled), drop=["junk"])
         assert torch.equal(wrapper(x, junk=1), labeled.linear(x))
 
