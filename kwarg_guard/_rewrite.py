@@ -12,6 +12,7 @@ on the values.
 from __future__ import annotations
 
 import itertools
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,28 @@ from ._signature import Accepted
 from .errors import UnexpectedKeywordError, UnexpectedKeywordWarning
 
 __all__ = ["Plan", "Rewrite"]
+
+# Decisions about a keyword a forward's **kwargs receives but does not use: refused in raise mode,
+# reported (warned about if it carries a value) otherwise.
+_JUDGED_OUTSIDE = frozenset({Action.REFUSE, Action.IGNORED})
+# The per-call code of every guarded forward (see _guarded): a frame running it is a guarded call.
+_GUARDED_CALL = ("_guarded_call", "_guarded.py")
+
+
+def _enclosing_guards(inner: Rewrite) -> list[Rewrite]:
+    """The rewrites of the guarded calls this one is running inside, innermost first."""
+    found = []
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == _GUARDED_CALL[0] and code.co_filename.endswith(_GUARDED_CALL[1]):
+            in_force = getattr(frame.f_locals.get("owner"), "_kwarg_guard_active", None)
+            rewrite = getattr(in_force, "rewrite", None)
+            if isinstance(rewrite, Rewrite) and rewrite is not inner:
+                found.append(rewrite)
+        frame = frame.f_back
+    return found
+
 
 # Enough for every call site of a real model; beyond it plans are rebuilt rather than cached
 # so that a caller inventing keyword names cannot grow memory without bound.
@@ -107,7 +130,7 @@ class Rewrite:
         return decide(self.accepted, self.rules, kwargs, positional)
 
     def _plan(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan:
-        decisions = self.decide(args, kwargs)
+        decisions = self._passed_on_inside(self.decide(args, kwargs))
         self._refuse(decisions, origin=find_origin)
         per_call = any(name in self._remap for name in kwargs)
         plan = Plan(
@@ -129,6 +152,24 @@ class Rewrite:
             if plan.simple:
                 self.simple_plans[tuple(kwargs)] = plan
         return plan
+
+    def _passed_on_inside(self, decisions: dict[str, Decision]) -> dict[str, Decision]:
+        """Leave alone what a guarded forward around this one took and hands on.
+
+        transformers' heads pass their ``**kwargs`` on to the model inside (a causal LM takes
+        ``shift_labels`` for its loss and hands it to its base model, whose ``**kwargs`` ignore
+        it). The keyword entered the model where the outer guard judged it; refusing it or
+        warning about it again, inside, would be about the library's plumbing, not the caller's
+        call. Asked on first sight of a keyword set only.
+        """
+        strays = [name for name, d in decisions.items() if d.action in _JUDGED_OUTSIDE and self.accepted.var_keyword]
+        if not strays:
+            return decisions
+        outer = _enclosing_guards(self)
+        for name in strays:
+            if any(rewrite.accepted.accepts(name) for rewrite in outer):
+                decisions[name] = Decision(Action.IGNORED)
+        return decisions
 
     def _record(self, decisions: dict[str, Decision], kwargs: dict[str, Any]) -> None:
         for name, decision in decisions.items():

@@ -10,7 +10,8 @@ function that finally runs. What the signature alone does not say is read as wel
   (``@deprecate_kwarg("past_key_values", new_name="cache")``), and a decorator that moves a
   keyword to another name (``kwargs[new] = kwargs.pop(old)``) publishes a rename;
 * what transformers documents for every model forward with ``**kwargs`` (``return_dict``,
-  ``output_attentions``, ``output_hidden_states`` and the ``TransformersKwargs`` keys): accepted;
+  ``output_attentions``, ``output_hidden_states`` and the ``TransformersKwargs`` keys, and
+  ``use_cache`` for a model with a cache): accepted;
 * a ``**loss_kwargs`` (transformers 4.46) only feeds the model's loss function: it declares that
   function's keyword parameters, like a typed ``**kwargs`` declares its keys; a transformers head
   that takes ``labels`` hands its ``**kwargs`` to the same function, whose keywords it accepts too;
@@ -171,6 +172,10 @@ def accepted_keywords(fn: Any) -> Accepted:
     consumed, renames = _read_by_decorators(fn)
     if var_keyword is not None and _is_transformers_model(getattr(fn, "__self__", None)):
         consumed |= _TRANSFORMERS_MODEL_KEYWORDS | _transformers_kwargs_keys()
+        if _has_a_cache(fn.__self__):
+            # generate() passes use_cache to every model that has one; a model that does not name
+            # it hands it to one whose @merge_with_config_defaults reads it (Llava).
+            consumed.add("use_cache")
         if "labels" in named:
             # A head that takes labels hands its **kwargs to self.loss_function (transformers 5:
             # shift_labels, ignore_index, num_items_in_batch reach ForCausalLMLoss).
@@ -191,6 +196,13 @@ def _is_transformers_model(owner: Any) -> bool:
     return any(
         cls.__name__ == "PreTrainedModel" and cls.__module__.startswith("transformers.") for cls in type(owner).__mro__
     )
+
+
+def _has_a_cache(model: Any) -> bool:
+    """A transformers model with a key/value cache: its config (or its text config) says
+    ``use_cache``; an encoder's (DistilBERT's) does not, and there ``use_cache`` is ignored."""
+    config = getattr(model, "config", None)
+    return any(hasattr(c, "use_cache") for c in (config, getattr(config, "text_config", None)) if c is not None)
 
 
 def _transformers_kwargs_keys() -> frozenset[str]:

@@ -10,6 +10,7 @@ __all__ = ["close_matches"]
 # At 0.6 `audio_label` finds `audio_labels` and `lables` finds `labels`, while `labels` does not
 # pull in `use_cache`.
 _CUTOFF = 0.6
+_MARGIN = 0.15
 
 
 def close_matches(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
@@ -19,7 +20,12 @@ def close_matches(name: str, candidates: Iterable[str], limit: int = 3) -> list[
         ((max(difflib.SequenceMatcher(None, name, c).ratio(), _same_words(name, c)), c) for c in set(candidates)),
         key=lambda pair: (-pair[0], pair[1]),
     )
-    return [candidate for score, candidate in scored if score >= _CUTOFF][:limit]
+    if not scored:
+        return []
+    # Only the names about as close as the closest: `audio_label` suggests `audio_labels`, not
+    # also `shift_labels`, which merely shares a word.
+    floor = max(_CUTOFF, scored[0][0] - _MARGIN)
+    return [candidate for score, candidate in scored if score >= floor][:limit]
 
 
 def _same_words(first: str, second: str) -> float:

@@ -15,7 +15,7 @@ import torch
 from compat_cases import tiny_llama_config
 from conftest import only_transformers_4, only_transformers_5
 
-from kwarg_guard import guard
+from kwarg_guard import UnexpectedKeywordWarning, guard
 from kwarg_guard._signature import accepted_keywords
 
 
@@ -168,3 +168,57 @@ def test_a_head_accepts_what_its_loss_function_takes_under_raise_mode():
     expected = model(input_ids=ids, labels=ids, shift_labels=shifted).loss
     guard(model, on_unknown="raise")
     assert torch.equal(model(input_ids=ids, labels=ids, shift_labels=shifted).loss, expected)
+
+
+@only_transformers_5
+class TestKeywordsHandedOnInsideTheModel:
+    """A head hands its **kwargs to the model inside it: what the guarded head took is not the
+    inner guard's to refuse (transformers' own test_causal_lm_loss_honors_shift_labels)."""
+
+    @pytest.fixture
+    def llama(self):
+        from transformers import LlamaForCausalLM
+
+        torch.manual_seed(0)
+        return LlamaForCausalLM(tiny_llama_config())
+
+    def _call(self, model):
+        ids = torch.tensor([[1, 2, 3, 4]])
+        return model(input_ids=ids, labels=ids, shift_labels=torch.tensor([[2, 3, 4, -100]])).loss
+
+    def test_every_model_guarded_in_raise_mode_passes_it_through(self, llama):
+        expected = self._call(llama)
+        guard(llama, on_unknown="raise")
+        guard(llama.model, on_unknown="raise")
+        assert torch.equal(self._call(llama), expected)
+
+    def test_the_inner_guard_does_not_warn_about_it_either(self, llama, recwarn):
+        guard(llama)
+        guard(llama.model)
+        self._call(llama)
+        assert not [w for w in recwarn if issubclass(w.category, UnexpectedKeywordWarning)]
+
+    def test_a_guard_on_the_inner_model_alone_still_refuses_it(self, llama):
+        # Nothing guarded took it on the way in: for this guard it enters here.
+        guard(llama.model, on_unknown="raise")
+        with pytest.raises(TypeError, match="'shift_labels'"):
+            self._call(llama)
+
+
+@only_transformers_5
+def test_generate_passes_use_cache_to_a_model_that_hands_it_on_under_raise_mode():
+    # LlavaForConditionalGeneration names no use_cache; its language model reads it.
+    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, PreTrainedModel
+
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(
+        hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, image_size=8, patch_size=4
+    )
+    config = LlavaConfig(vision_config=vision, text_config=tiny_llama_config(), image_token_index=63)
+    model = LlavaForConditionalGeneration(config).eval()
+    ids = torch.tensor([[1, 2, 3]])
+    expected = model.generate(ids, max_new_tokens=2, do_sample=False)
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel):
+            guard(module, on_unknown="raise")
+    assert torch.equal(model.generate(ids, max_new_tokens=2, do_sample=False), expected)

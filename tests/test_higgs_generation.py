@@ -74,7 +74,7 @@ class TestSampling:
     reason="the KV-cache buckets are the legacy serve engine's (the native generate sizes its own cache)",
 )
 def test_a_20_second_reference_and_600_new_frames_fit_the_caches(monkeypatch):
-    from kwarg_guard.recipes.higgs_audio import generation
+    from kwarg_guard.recipes.higgs_audio.legacy import generation
 
     needs = []
     real = generation._kv_caches

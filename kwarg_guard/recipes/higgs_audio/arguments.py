@@ -14,7 +14,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .release import FRAME_RATE, LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_REVISION
 from .usage import HELP_FLAGS, recipe_help
@@ -108,6 +108,18 @@ class DataArguments:
 
 @dataclass
 class LoraArguments:
+    """LoRA or full fine-tuning; ``finetune.prepare_model`` turns these into a ``peft.LoraConfig``.
+
+    Neither ready-made dataclass fits. ``peft.LoraConfig`` itself cannot be parsed by
+    ``HfArgumentParser``: fields such as ``init_lora_weights`` and ``target_modules`` take one of
+    several types, which it refuses, on both stacks. TRL's ``ModelConfig`` has these ``lora_r``,
+    ``lora_alpha`` and ``lora_dropout``, but its ``lora_target_modules`` are module names, one list
+    for any model, where ``--lora_targets`` names groups that each port maps to its own module
+    regex (``Backend.lora_targets``); its ``model_name_or_path`` and ``model_revision`` would clash
+    with ``ModelArguments``'; and it would add TRL, in a release for each transformers
+    generation, to both stacks for three options.
+    """
+
     full_finetune: bool = field(default=False, metadata={"help": "train every weight instead of LoRA adapters"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (the scale is alpha / r)"})
@@ -222,20 +234,27 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[Any, ...]:
         RecipeError: an unknown option, a bad value, an unreadable config file.
     """
     from transformers import HfArgumentParser, TrainingArguments
+    from transformers.hf_argparser import DataClassType
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(flag in argv for flag in HELP_FLAGS):
         sys.stdout.write(recipe_help(DATACLASSES, all_options="--help-all" in argv))
         raise SystemExit(0)
+    # HfArgumentParser reads a YAML or JSON file itself (parse_yaml_file, parse_json_file), but as
+    # the whole configuration: no command-line option can override it, and its values skip
+    # argparse's conversions and checks. The merge it does offer (parse_args_into_dataclasses'
+    # args_filename and args_file_flag) reads a file of whitespace-separated command-line words,
+    # not YAML or JSON. So the file's mapping becomes command-line words put before the real ones:
+    # argparse converts and checks both alike, and the later value, the command line's, wins.
     from_file: list[str] = []
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
         from_file = _file_as_arguments(Path(argv.pop(0)))
     combined = from_file + argv
     if _flag_set(combined, "--demo"):
         combined = DEMO_DEFAULTS + combined
-    parser = HfArgumentParser((*DATACLASSES, TrainingArguments))
+    parser = HfArgumentParser([DataClassType(cls) for cls in (*DATACLASSES, TrainingArguments)])
 
-    def refuse(message: str) -> None:
+    def refuse(message: str) -> NoReturn:
         raise RecipeError(f"{message} (see --help)")
 
     parser.error = refuse  # type: ignore[method-assign]

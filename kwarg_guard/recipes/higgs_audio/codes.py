@@ -47,6 +47,8 @@ class CodeCache:
             return np.asarray(source.inline_codes, dtype=np.int64)
         if source.codes_file is not None:
             return np.load(source.codes_file).astype(np.int64)
+        if source.wav is None:
+            raise ValueError("an audio source names no WAV, codes file or inline codes")
         entry = self._entry(source.wav)
         if entry.exists():
             return np.load(entry)
@@ -73,7 +75,7 @@ def load_codes(utterances: list, cache: CodeCache, num_codebooks: int, codebook_
     """
     loaded = []
     for utterance in utterances:
-        pair = []
+        pair: list[np.ndarray | None] = []
         for source in (utterance.audio, utterance.ref_audio):
             if source is None:
                 pair.append(None)

@@ -261,7 +261,7 @@ def native_to_legacy_config(native: dict[str, Any], ids: dict[str, int]) -> dict
     rope = dict(native.get("rope_parameters") or {})
     theta = rope.pop("rope_theta", 10000.0)
     rope_type = rope.pop("rope_type", "default")
-    text_config = {
+    text_config: dict[str, Any] = {
         "model_type": "llama",
         **{
             key: native[key]

@@ -118,7 +118,6 @@ def load_run_data(
     backend: Any,
     data_args: Any,
     model_args: Any,
-    recipe_args: Any,
     training_args: Any,
     config: Any,
     tokenizer: Any,
@@ -130,7 +129,7 @@ def load_run_data(
         RecipeError: a missing manifest, a manifest with problems (every line named), nothing left
             to train on after the length filter.
     """
-    manifest = _train_manifest(data_args, recipe_args, output_dir)
+    manifest = _train_manifest(data_args, output_dir)
     num_codebooks, codebook_size = backend.code_shape(config)
     utterances = _read(manifest, num_codebooks, codebook_size)
     skipped: list[tuple[int, float]] = []
@@ -145,13 +144,14 @@ def load_run_data(
             raise RecipeError(
                 f"every utterance in {manifest} is longer than --max_audio_seconds {data_args.max_audio_seconds}"
             )
-    eval_utterances, eval_manifest = [], None
+    # The manifest the evaluation utterances come from: the training one when split off it.
+    eval_utterances: list[Utterance] = []
+    eval_manifest = manifest
     if data_args.eval_manifest:
         eval_manifest = Path(data_args.eval_manifest)
         eval_utterances = _read(eval_manifest, num_codebooks, codebook_size)
     elif data_args.eval_fraction:
         utterances, eval_utterances = _split(utterances, data_args.eval_fraction, training_args.seed)
-        eval_manifest = manifest
     with training_args.main_process_first(desc="encoding audio into the code cache"):
         codes = _codes(backend, model_args, data_args, utterances, manifest, num_codebooks, codebook_size)
         eval_codes = _codes(
@@ -162,7 +162,7 @@ def load_run_data(
     return RunData(train, evaluation, utterances[0], codes[0], skipped)
 
 
-def _train_manifest(data_args: Any, recipe_args: Any, output_dir: Path) -> Path:
+def _train_manifest(data_args: Any, output_dir: Path) -> Path:
     if data_args.train_manifest is None:
         from .tiny import write_demo_manifest
 
@@ -208,7 +208,7 @@ def _codes(
     model_args: Any,
     data_args: Any,
     utterances: list[Utterance],
-    manifest: Path | None,
+    manifest: Path,
     num_codebooks: int,
     codebook_size: int,
 ) -> list[tuple[np.ndarray, np.ndarray | None]]:

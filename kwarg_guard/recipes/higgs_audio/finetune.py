@@ -18,7 +18,7 @@ from kwarg_guard import guard
 
 from .arguments import RecipeError
 
-__all__ = ["lora_target_regex", "prepare_model", "resolve_dtype", "trainable_parameter_names"]
+__all__ = ["lora_target_regex", "prepare_model", "resolve_dtype"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -83,7 +83,3 @@ def prepare_model(model: Any, lora_args: Any, llm_gradient_checkpointing: bool, 
         trainable = get_peft_model(model, config)
     # The guard goes on the model inside whatever wraps it (PEFT now, DDP later).
     return guard(trainable, preset=backend.preset)
-
-
-def trainable_parameter_names(model: Any) -> list[str]:
-    return [name for name, parameter in model.named_parameters() if parameter.requires_grad]

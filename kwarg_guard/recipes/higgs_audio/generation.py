@@ -54,7 +54,7 @@ def default_max_new_tokens(text: str, num_codebooks: int) -> int:
 def save_generation(result: GenerationResult, folder: Any, decoder: Any = None) -> list[Path]:
     """Write ``generated_codes.npy`` and, when an audio decoder is available, ``generated.wav``."""
     folder = Path(folder)
-    written = []
+    written: list[Path] = []
     if result.codes is None:
         return written
     np.save(folder / "generated_codes.npy", result.codes)

@@ -95,7 +95,7 @@ def read_manifest(path, num_codebooks: int | None, codebook_size: int | None) ->
             continue
         if not line.strip():
             continue
-        found = []
+        found: list[str] = []
         utterance = _parse_line(line, line_number, folder, num_codebooks, codebook_size, found)
         problems.extend((line_number, message) for message in found)
         if utterance is not None and not found:
@@ -153,7 +153,7 @@ def _parse_line(line, line_number, folder, num_codebooks, codebook_size, problem
             problems.append(f"{field} must be a string")
         elif isinstance(value, str):
             _check_placeholders(field, value, problems)
-    if problems:
+    if problems or not isinstance(text, str):
         return None
     return Utterance(line_number, text.strip(), audio, record.get("scene"), record.get("speaker"), ref_audio, ref_text)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> Any:
     output_dir = Path(training_args.output_dir)
     demo_seed = training_args.seed if recipe_args.demo else None
     config, tokenizer = backend.config_and_tokenizer(model_args, recipe_args.demo)
-    data = load_run_data(backend, data_args, model_args, recipe_args, training_args, config, tokenizer, output_dir)
+    data = load_run_data(backend, data_args, model_args, training_args, config, tokenizer, output_dir)
     collator = backend.collator(config)
 
     notes: dict[str, str] = {}
@@ -156,10 +156,9 @@ def _allow_rng_state_loading() -> None:
     # is weights_only=True since torch 2.6; the file holds numpy's RNG state, so resuming fails
     # with "Unsupported global: numpy._core.multiarray._reconstruct". Allow exactly those types.
     import numpy
+    from numpy._core.multiarray import _reconstruct
 
-    torch.serialization.add_safe_globals(
-        [numpy._core.multiarray._reconstruct, numpy.ndarray, numpy.dtype, numpy.dtypes.UInt32DType]
-    )
+    torch.serialization.add_safe_globals([_reconstruct, numpy.ndarray, numpy.dtype, numpy.dtypes.UInt32DType])
 
 
 def show_unguarded_failure(
@@ -237,32 +236,28 @@ def _check_generation_arguments(recipe_args: Any) -> None:
 def _generation_request(
     backend: Backend, recipe_args: Any, model_args: Any, training_args: Any, data: RunData
 ) -> GenerationRequest:
-    """The sample's context: what the options say, else the first training utterance's."""
+    """The sample's context: what the options say, else the first training utterance's.
+
+    Each field of ``GenerationRequest`` is its ``--generate_<field>`` option, except ``ref_codes``:
+    those come from ``--generate_ref_audio``, a clip or its codes.
+    """
     import numpy as np
 
     first = data.first
-    ref_text, ref_codes = recipe_args.generate_ref_text, None
+    options = {
+        f.name: getattr(recipe_args, f"generate_{f.name}") for f in fields(GenerationRequest) if f.name != "ref_codes"
+    }
+    fallbacks = {"scene": first.scene, "speaker": first.speaker, "seed": training_args.seed}
+    options.update({name: value for name, value in fallbacks.items() if options[name] is None})
+    ref_codes = None
     if recipe_args.generate_ref_audio:
         reference = Path(recipe_args.generate_ref_audio)
         ref_codes = (
             np.load(reference) if reference.suffix == ".npy" else backend.audio_encoder(model_args).encode(reference)
         )
     elif first.ref_text and data.first_codes[1] is not None:
-        ref_text, ref_codes = first.ref_text, data.first_codes[1]
-    return GenerationRequest(
-        text=recipe_args.generate_text,
-        scene=recipe_args.generate_scene if recipe_args.generate_scene is not None else first.scene,
-        speaker=recipe_args.generate_speaker if recipe_args.generate_speaker is not None else first.speaker,
-        ref_text=ref_text,
-        ref_codes=ref_codes,
-        max_new_tokens=recipe_args.generate_max_new_tokens,
-        temperature=recipe_args.generate_temperature,
-        top_p=recipe_args.generate_top_p,
-        top_k=recipe_args.generate_top_k,
-        ras_window=recipe_args.generate_ras_window,
-        ras_max_repeat=recipe_args.generate_ras_max_repeat,
-        seed=recipe_args.generate_seed if recipe_args.generate_seed is not None else training_args.seed,
-    )
+        options["ref_text"], ref_codes = first.ref_text, data.first_codes[1]
+    return GenerationRequest(**options, ref_codes=ref_codes)
 
 
 def _written(output_dir: Path) -> list[Path]:

@@ -120,7 +120,9 @@ class HiggsAudioTrainer(Trainer):
         self._train_parts = _PartSums()
         self._eval_parts = _PartSums()
 
-    def get_batch_samples(
+    # transformers 5 types the second value as a count (4.46 leaves it untyped); the Trainer passes
+    # it on to compute_loss, reading it only to see that it is not None, so a TargetCounts fits.
+    def get_batch_samples(  # type: ignore[override]
         self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any
     ) -> tuple[list, TargetCounts]:
         """The micro-batches of one update, and the targets they hold on every rank.
@@ -178,7 +180,8 @@ class HiggsAudioTrainer(Trainer):
         self._eval_parts = _PartSums()
         output = super().evaluation_loop(*args, **kwargs)
         prefix = kwargs.get("metric_key_prefix", args[_METRIC_KEY_PREFIX] if len(args) > _METRIC_KEY_PREFIX else "eval")
-        output.metrics.update(self._eval_parts.averages(self._sum_over_ranks, prefix=f"{prefix}_"))
+        if output.metrics is not None:
+            output.metrics.update(self._eval_parts.averages(self._sum_over_ranks, prefix=f"{prefix}_"))
         return output
 
     def _sum_over_ranks(self, values: torch.Tensor) -> torch.Tensor:

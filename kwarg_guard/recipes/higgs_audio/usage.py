@@ -90,17 +90,15 @@ GROUPS = {
 def recipe_help(dataclasses: tuple[type, ...], all_options: bool) -> str:
     """The help text; with ``all_options`` the Trainer's options follow the recipe's."""
     from transformers import HfArgumentParser, TrainingArguments
+    from transformers.hf_argparser import DataClassType
 
-    grouped = [type(cls.__name__, (cls,), {"_argument_group_name": GROUPS[cls.__name__]}) for cls in dataclasses]
+    titled = {cls: GROUPS[cls.__name__] for cls in dataclasses}
     if all_options:
-        # A subclass only to title the group: HfArgumentParser groups by this attribute.
-        grouped.append(
-            type(
-                "TrainingArguments",
-                (TrainingArguments,),
-                {"_argument_group_name": "training: the Trainer's TrainingArguments"},
-            )
-        )
+        titled[TrainingArguments] = "training: the Trainer's TrainingArguments"
+    # Subclasses only to title the groups: HfArgumentParser groups by this attribute.
+    grouped = [
+        DataClassType(type(cls.__name__, (cls,), {"_argument_group_name": title})) for cls, title in titled.items()
+    ]
     more = "all of them are listed above." if all_options else "--help-all lists all of them with their help."
     parser: Any = HfArgumentParser(
         grouped,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class HiggsAudioTokenizerEncoder:
         """Load the tokenizer now (it loads on first use otherwise); returns it."""
         if self._tokenizer is None:
             try:
-                loader = importlib.import_module("boson_multimodal.audio_processing.higgs_audio_tokenizer")
+                loader: Any = importlib.import_module("boson_multimodal.audio_processing.higgs_audio_tokenizer")
             except ImportError as exc:
                 raise ImportError(
                     f"encoding WAV files needs the Higgs audio tokenizer's dependencies ({exc}). Install "

@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 from ..data import UtteranceDataset
-from ..prompts import Prompt, build_prompt
+from ..prompts import Prompt
 
 __all__ = [
     "HiggsAudioBatcher",
     "HiggsAudioDataset",
-    "build_sample",
     "legacy_length",
     "make_collator",
     "sample_from_prompt",
@@ -58,18 +57,6 @@ def sample_from_prompt(prompt: Prompt, code_segments: list[np.ndarray]) -> Any:
         audio_sample_rate=torch.zeros(0),
         audio_speaker_indices=torch.zeros(0, dtype=torch.long),
     )
-
-
-def build_sample(
-    tokenizer: Any,
-    text: str,
-    code_segments: list[np.ndarray],
-    scene: str | None = None,
-    speaker: str | None = None,
-    ref_text: str | None = None,
-) -> Any:
-    """The training sample of one utterance (reference codes first when there is one)."""
-    return sample_from_prompt(build_prompt(tokenizer, text, scene, speaker, ref_text), code_segments)
 
 
 def legacy_length(prompt_tokens: int, segment_frames: list[int], num_codebooks: int, delay: bool) -> int:

@@ -31,9 +31,9 @@ class NativeAudioTokenizerEncoder:
                     f"encoding WAV files on the native backend needs torchaudio matching your torch ({exc}); "
                     "or give the manifest precomputed audio_codes"
                 ) from exc
-            self._model = HiggsAudioV2TokenizerModel.from_pretrained(self.name_or_path, revision=self.revision).to(
-                self.device
-            )
+            model = HiggsAudioV2TokenizerModel.from_pretrained(self.name_or_path, revision=self.revision or "main")
+            # PreTrainedModel.to is typed through functools.wraps(nn.Module.to), which mypy reads as unbound.
+            self._model = model.to(self.device)  # type: ignore[arg-type]
         return self._model
 
     @property
