@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,7 @@ _GUARDED_CALL = ("_guarded_call", "_guarded.py")
 def _enclosing_guards(inner: Rewrite) -> list[Rewrite]:
     """The rewrites of the guarded calls this one is running inside, innermost first."""
     found = []
-    frame = sys._getframe(2)
+    frame: types.FrameType | None = sys._getframe(2)
     while frame is not None:
         code = frame.f_code
         if code.co_name == _GUARDED_CALL[0] and code.co_filename.endswith(_GUARDED_CALL[1]):
