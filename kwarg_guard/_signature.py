@@ -31,6 +31,7 @@ import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ._renames import siblings
@@ -98,12 +99,13 @@ class Accepted:
         """A plain ``**kwargs``: every keyword is accepted and may be used."""
         return self.var_keyword and self.declared is None
 
-    @property
+    # Cached: asked for every keyword of a call seen for the first time (the fields never change).
+    @cached_property
     def known(self) -> frozenset[str]:
         """Keywords the forward names: parameters, typed ``**kwargs`` keys, decorator keywords."""
         return self.named | (self.declared or frozenset()) | self.consumed
 
-    @property
+    @cached_property
     def other_names(self) -> frozenset[str]:
         """Names this forward does not take that a library renamed to or from one it does
         (``cache`` for a forward that takes ``past_key_values``): a plain ``**kwargs`` would take
