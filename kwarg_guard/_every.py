@@ -23,7 +23,7 @@ import torch
 
 from ._api import Target, _resolve, guard
 from ._rules import OnUnknown
-from ._targets import _passes_everything_on, unwrap_containers
+from ._targets import passes_everything_on, unwrap_containers
 
 __all__ = ["guard_every"]
 
@@ -168,7 +168,7 @@ class guard_every:
     def _guard(self, instance: torch.nn.Module) -> None:
         if instance in self._guarded:
             return
-        if self._skips_pass_through and _passes_everything_on(unwrap_containers(instance)):
+        if self._skips_pass_through and passes_everything_on(unwrap_containers(instance)):
             return
         try:
             guard(instance, **self._options)

@@ -23,6 +23,7 @@ __all__ = [
     "check_module",
     "describe_target",
     "find_targets",
+    "passes_everything_on",
     "unwrap_containers",
     "unwrap_model",
 ]
@@ -87,7 +88,7 @@ def find_targets(
     """
     if target is None:
         model_inside = unwrap_containers(root)
-        if not changes_keywords and _passes_everything_on(model_inside):
+        if not changes_keywords and passes_everything_on(model_inside):
             candidates = _named_forwards_inside(model_inside)
             if candidates:
                 raise ValueError(
@@ -109,7 +110,7 @@ def find_targets(
     return found
 
 
-def _passes_everything_on(module: torch.nn.Module) -> bool:
+def passes_everything_on(module: torch.nn.Module) -> bool:
     accepted = accepted_keywords(class_forward(module))
     return accepted.takes_anything and not accepted.named
 

@@ -1,101 +1,11 @@
-"""Shared fixtures: tiny real modules and the stack the suite runs on.
-
-envs/run.py runs the suite once per transformers stack; ``STACK`` says which, so tests that
-only make sense on one of them skip on the other with the reason spelled out.
-"""
+"""Fixtures every test folder uses: a tiny real module and its input."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 import torch
-import transformers
 
-TRANSFORMERS_MAJOR = int(transformers.__version__.split(".")[0])
-STACK = os.environ.get("KWARG_GUARD_STACK", "4.46" if TRANSFORMERS_MAJOR < 5 else "5")
-HAS_BOSON = importlib.util.find_spec("boson_multimodal") is not None
-
-needs_boson = pytest.mark.skipif(
-    not HAS_BOSON,
-    reason="boson_multimodal needs transformers<4.47; it is installed on the 4.46 stack only",
-)
-only_transformers_4 = pytest.mark.skipif(TRANSFORMERS_MAJOR >= 5, reason="checks transformers 4.x behaviour")
-only_transformers_5 = pytest.mark.skipif(TRANSFORMERS_MAJOR < 5, reason="checks transformers 5 behaviour")
-
-
-def stack_python(name: str) -> str:
-    """The Python of another stack's environment, for tests that cross the two ports (envs/run.py
-    builds every stack before testing any and says where they are)."""
-    import json
-
-    pythons = json.loads(os.environ.get("KWARG_GUARD_STACK_PYTHONS", "{}"))
-    if name not in pythons:
-        pytest.skip(f"needs the {name} stack's Python beside this one; run the suite with python envs/run.py test")
-    return pythons[name]
-
-
-class Labeled(torch.nn.Module):
-    """A forward with no **kwargs that names label_ids, like HiggsAudioModel."""
-
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(4, 4)
-
-    def forward(self, x, attention_mask=None, label_ids=None):
-        out = self.linear(x)
-        if attention_mask is not None:
-            out = out * attention_mask
-        return out if label_ids is None else (out, label_ids)
-
-
-class Outer(torch.nn.Module):
-    """A wrapper that injects labels=None into the module it holds, the way PEFT's task models do."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x, labels=None, **kwargs):
-        return self.inner(x, labels=labels, **kwargs)
-
-
-class Headless(torch.nn.Module):
-    """A model with no ``labels`` parameter and no **kwargs, like HiggsAudioModel: PEFT's
-    CAUSAL_LM wrapper passes it ``labels=`` anyway."""
-
-    def __init__(self):
-        from transformers import PretrainedConfig
-
-        super().__init__()
-        self.config = PretrainedConfig()
-        self.embed = torch.nn.Embedding(16, 4)
-        self.proj = torch.nn.Linear(4, 4)
-
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        inputs_embeds=None,
-        output_attentions=None,
-        output_hidden_states=None,
-        return_dict=None,
-        label_ids=None,
-    ):
-        out = self.proj(self.embed(input_ids))
-        return out if label_ids is None else (out, label_ids)
-
-    def prepare_inputs_for_generation(self, *args, **kwargs):
-        return kwargs
-
-
-def peft_causal_lm(model):
-    """``model`` inside PEFT's CAUSAL_LM wrapper with LoRA on its ``proj``/``linear`` layers."""
-    from peft import LoraConfig, get_peft_model
-
-    targets = [name for name in ("proj", "linear") if hasattr(model, name)]
-    return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", target_modules=targets, r=2))
+from tests.helpers import Labeled
 
 
 @pytest.fixture
@@ -107,16 +17,3 @@ def labeled():
 @pytest.fixture
 def x():
     return torch.ones(2, 4)
-
-
-def guard_state(module):
-    """The GuardedForward state behind a module's guarded forward (None when unguarded)."""
-    from kwarg_guard._guarded import GuardedForward, state_of
-
-    state = state_of(vars(module).get("forward"))
-    return state if isinstance(state, GuardedForward) else None
-
-
-def plain_attributes(module) -> dict:
-    """A module's __dict__ as key -> object identity, to compare exact restores."""
-    return {key: id(value) for key, value in vars(module).items()}
