@@ -1,7 +1,9 @@
 """Set up the pinned environments and run the project's two jobs.
 
     python envs/run.py demo [--stack 5] [recipe options]   # the Higgs Audio demo (4.46: legacy port, 5: native)
+    python envs/run.py demo [--stack 5] --audio            # the same from real WAV files to generated.wav
     python envs/run.py test [pytest options]               # the whole suite on both transformers stacks
+    python3 envs/run.py gpu-check [--wheels DIR]           # GPU figures, with the Python that has CUDA torch
 
 Only the standard library is used here, so a machine with nothing but Python and pip can run
 it. Each stack lives in .venvs/<stack>/ and is rebuilt when its pin file changes.
@@ -16,25 +18,41 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import venv
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVS = ROOT / "envs"
 VENVS = ROOT / ".venvs"
+LOGS = VENVS / "logs"  # each check's and each stack's pytest output, kept for reading afterwards
+PRINTING = threading.Lock()
 
-# Each stack: its pin file, and what goes in with --no-deps after it (packages whose declared
-# requirements are wrong for us; see the comment at the top of the pin file).
+# Each stack: its pin file, what goes in with --no-deps after it (packages whose declared
+# requirements are wrong for us; see the comment at the top of the pin file), and the pytest
+# options that select its tests. The -audio stacks hold torch 2.9.1 with torchaudio (the audio
+# tokenizers import it; it has no build for newer torch) and run only the tests marked `audio`,
+# which skip on the other stacks, saying which stack runs them.
+LEGACY_NO_DEPS = ["boson-multimodal==0.1.1"]
+LEGACY_TOKENIZER_NO_DEPS = ["descript-audio-codec==1.0.0", "descript-audiotools==0.7.2"]
 STACKS = {
-    "4.46": ("stack-4.46.txt", ["boson-multimodal==0.1.1"]),
-    "5": ("stack-5.txt", []),
+    "4.46": ("stack-4.46.txt", LEGACY_NO_DEPS, []),
+    "5": ("stack-5.txt", [], []),
+    "4.46-audio": ("stack-4.46-audio.txt", LEGACY_NO_DEPS + LEGACY_TOKENIZER_NO_DEPS, ["-m", "audio"]),
+    "5-audio": ("stack-5-audio.txt", [], ["-m", "audio"]),
 }
+# The stacks every test run needs, whichever it tests: the ports are compared across them.
+CROSS_STACKS = ("4.46", "5")
+# The stack `demo --audio` runs on, for each demo stack.
+AUDIO_STACK = {"4.46": "4.46-audio", "5": "5-audio"}
 
 
 def log(message: str) -> None:
-    print(f"[envs/run.py] {message}", flush=True)
+    with PRINTING:
+        print(f"[envs/run.py] {message}", flush=True)
 
 
 def python_of(env: Path) -> Path:
@@ -43,7 +61,7 @@ def python_of(env: Path) -> Path:
 
 def ensure_stack(name: str) -> Path:
     """Create or reuse .venvs/<name> with the pinned packages and this project installed."""
-    pins, no_deps = STACKS[name]
+    pins, no_deps, _ = STACKS[name]
     env = VENVS / f"stack-{name}"
     fingerprint = hashlib.sha256(
         (ENVS / pins).read_bytes() + "\n".join(no_deps).encode() + (ROOT / "pyproject.toml").read_bytes()
@@ -53,10 +71,12 @@ def ensure_stack(name: str) -> Path:
         return env
     started = time.monotonic()
     install_log = env / "install.log"
-    log(f"building the {name} stack in {env} from envs/{pins}: a few minutes the first time, reused afterwards")
-    log(f"pip's full output: {install_log}")
+    log(f"{name}: building the stack in {env} from envs/{pins}: minutes the first time, reused afterwards")
+    log(f"{name}: pip's full output: {install_log}")
     venv.EnvBuilder(clear=True, with_pip=True).create(env)
-    pip = [str(python_of(env)), "-m", "pip", "install", "--disable-pip-version-check"]
+    # --no-compile: pip would byte-compile every module of torch and its CUDA libraries up front,
+    # minutes of CPU per stack; Python compiles what a test imports when it first imports it.
+    pip = [str(python_of(env)), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile"]
     steps = {
         "the pinned packages": [*pip, "-r", str(ENVS / pins)],
         "the packages installed without their declared requirements": [*pip, "--no-deps", *no_deps],
@@ -66,14 +86,14 @@ def ensure_stack(name: str) -> Path:
         for what, step in steps.items():
             if step[-1] == "--no-deps":
                 continue  # nothing to install without dependencies on this stack
-            log(f"installing {what}")
-            if run_with_progress(step, output, install_log) != 0:
+            log(f"{name}: installing {what}")
+            if run_with_progress(step, output, install_log, name) != 0:
                 sys.stdout.write(install_log.read_text()[-6000:])
                 raise SystemExit(
                     f"[envs/run.py] installing the {name} stack failed: {' '.join(step)} (full log: {install_log})"
                 )
     marker.write_text(fingerprint)
-    log(f"{name} stack ready in {time.monotonic() - started:.0f}s")
+    log(f"{name}: stack ready in {time.monotonic() - started:.0f}s")
     return env
 
 
@@ -81,7 +101,7 @@ def ensure_stack(name: str) -> Path:
 PROGRESS_SECONDS = 15
 
 
-def run_with_progress(command: list, output, log_file: Path) -> int:
+def run_with_progress(command: list, output, log_file: Path, name: str) -> int:
     """Run ``command`` with its output going to ``output``; every PROGRESS_SECONDS, print the time
     so far and what pip last said it was doing."""
     started = time.monotonic()
@@ -90,7 +110,7 @@ def run_with_progress(command: list, output, log_file: Path) -> int:
         try:
             return process.wait(timeout=PROGRESS_SECONDS)
         except subprocess.TimeoutExpired:
-            log(f"  {time.monotonic() - started:.0f}s: {last_pip_action(log_file)}")
+            log(f"{name}:   {time.monotonic() - started:.0f}s: {last_pip_action(log_file)}")
 
 
 def last_pip_action(log_file: Path) -> str:
@@ -116,46 +136,85 @@ CHECKS = {
 }
 
 
-def run_checks(env: Path) -> list:
+def build_stacks(names: list) -> dict:
+    """Build (or reuse) the stacks side by side: pip mostly waits on downloads and the disk."""
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        return {name: str(python_of(env)) for name, env in zip(names, pool.map(ensure_stack, names), strict=True)}
+
+
+def run_logged(command: list, log_file: Path, environment: dict) -> int:
+    with log_file.open("w") as output:
+        return subprocess.run(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT).returncode
+
+
+def run_checks(python: str) -> list:
     failed = []
-    for title, arguments in CHECKS.items():
-        log(title)
-        # NO_MKDOCS_2_WARNING: mkdocs-material's notice about its own future, printed on every build.
-        checked = subprocess.run(
-            [str(python_of(env)), *arguments], cwd=ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-        )
-        if checked.returncode != 0:
+    # NO_MKDOCS_2_WARNING: mkdocs-material's notice about its own future, printed on every build.
+    environment = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    for index, (title, arguments) in enumerate(CHECKS.items()):
+        log_file = LOGS / f"check-{index}.log"
+        code = run_logged([python, *arguments], log_file, environment)
+        show(f"{title}: {'passed' if code == 0 else f'FAILED (exit {code})'}", log_file)
+        if code != 0:
             failed.append(title)
     return failed
 
 
+def run_pytest(name: str, pythons: dict, pytest_args: list) -> tuple:
+    junit, log_file = LOGS / f"junit-{name}.xml", LOGS / f"pytest-{name}.log"
+    junit.unlink(missing_ok=True)
+    environment = {
+        **os.environ,
+        "KWARG_GUARD_STACK": name,
+        "KWARG_GUARD_STACK_PYTHONS": json.dumps(pythons),
+        # The stacks' suites run side by side on the same cores: one thread each, not a pool each
+        # fighting the others (torch's default is a thread per core).
+        "OMP_NUM_THREADS": "1",
+    }
+    command = [pythons[name], "-m", "pytest", f"--junitxml={junit}", *STACKS[name][2], *pytest_args]
+    code = run_logged(command, log_file, environment)
+    counts = junit_counts(junit)
+    show(f"pytest on the {name} stack: exit {code}, {counts['passed']} passed, {counts['failed']} failed", log_file)
+    return code, counts
+
+
+def show(title: str, log_file: Path) -> None:
+    """Print a finished job's whole output at once, so jobs that ran side by side stay readable."""
+    with PRINTING:
+        print(f"\n===== {title} (log: {log_file.relative_to(ROOT)})", flush=True)
+        sys.stdout.write(log_file.read_text(errors="replace"))
+        sys.stdout.flush()
+
+
 def run_tests(stacks: list, pytest_args: list) -> int:
-    totals = {"passed": 0, "failed": 0, "skipped": 0}
-    failed_stacks = []
-    # Every stack is built first: some tests compare the two ports across them (a checkpoint
-    # written on one stack, converted, and loaded on the other).
-    pythons = {name: str(python_of(ensure_stack(name))) for name in STACKS}
-    failed_checks = run_checks(ensure_stack("5"))
-    for name in stacks:
-        env = ensure_stack(name)
-        with tempfile.TemporaryDirectory() as tmp:
-            junit = Path(tmp) / "junit.xml"
-            log(f"pytest on the transformers {name} stack")
-            code = subprocess.run(
-                [str(python_of(env)), "-m", "pytest", f"--junitxml={junit}", *pytest_args],
-                cwd=ROOT,
-                env={**os.environ, "KWARG_GUARD_STACK": name, "KWARG_GUARD_STACK_PYTHONS": json.dumps(pythons)},
-            ).returncode
-            counts = junit_counts(junit)
-        for key in totals:
-            totals[key] += counts[key]
-        if code != 0 or counts["passed"] == 0:
-            failed_stacks.append(f"{name} (pytest exit {code}, {counts['passed']} passed)")
+    # The two transformers stacks are built first: some tests compare the two ports across them (a
+    # checkpoint written on one stack, converted, and loaded on the other). The -audio stacks'
+    # minutes of CUDA wheels build while those tests run; each audio suite starts when its stack is ready.
+    pythons = build_stacks(list(CROSS_STACKS))
+    LOGS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    log(f"checks and pytest on {', '.join(stacks)}, side by side; each job's output follows when it ends")
+
+    def build_and_test(name: str) -> tuple:
+        return run_pytest(name, {**pythons, name: str(python_of(ensure_stack(name)))}, pytest_args)
+
+    with ThreadPoolExecutor(max_workers=len(stacks) + 1) as pool:
+        checks = pool.submit(run_checks, pythons["5"])
+        runs = {name: pool.submit(build_and_test, name) for name in stacks}
+        failed_checks = checks.result()
+        results = {name: run.result() for name, run in runs.items()}
+    totals = {key: sum(counts[key] for _, counts in results.values()) for key in ("passed", "failed", "skipped")}
+    failed_stacks = [
+        f"{name} (pytest exit {code}, {counts['passed']} passed)"
+        for name, (code, counts) in results.items()
+        if code != 0 or counts["passed"] == 0
+    ]
     print()
     for title in failed_checks:
         log(f"FAILED: {title}")
     for name in failed_stacks:
         log(f"FAILED on the {name} stack")
+    log(f"checks and tests took {time.monotonic() - started:.0f}s")
     print(f"total: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
     return 1 if failed_stacks or failed_checks else 0
 
@@ -171,8 +230,11 @@ def junit_counts(path: Path) -> dict:
     return {"passed": tests - failed - skipped, "failed": failed, "skipped": skipped}
 
 
-def run_demo(stack: str, recipe_args: list) -> int:
-    # The 4.46 stack runs the legacy port (boson_multimodal), the 5 stack the native one.
+def run_demo(stack: str, recipe_args: list, audio: bool = False) -> int:
+    # The 4.46 stack runs the legacy port (boson_multimodal), the 5 stack the native one; --audio
+    # runs the same port on its -audio stack, from real WAV files to generated.wav.
+    if audio:
+        stack, recipe_args = AUDIO_STACK[stack], ["--demo_audio", "true", *recipe_args]
     env = ensure_stack(stack)
     if "--output_dir" not in recipe_args and not any(a.startswith("--output_dir=") for a in recipe_args):
         recipe_args = [*recipe_args, "--output_dir", str(ROOT / "demo-output")]
@@ -181,9 +243,32 @@ def run_demo(stack: str, recipe_args: list) -> int:
     return subprocess.run(command, cwd=ROOT).returncode
 
 
+def run_gpu_check(arguments: list) -> int:
+    # No stack here: a GPU machine has its own torch with CUDA, and often no network to build one.
+    # The checked-out package is put on the path; --wheels DIR adds wheels carried to the machine
+    # (the pinned transformers and peft, say), installed into a scratch folder ahead of the rest.
+    parser = argparse.ArgumentParser(prog="envs/run.py gpu-check", add_help=False)
+    parser.add_argument("--wheels", type=Path)
+    known, rest = parser.parse_known_args(arguments)
+    paths = [str(ROOT)]
+    if known.wheels is not None:
+        wheels = sorted(known.wheels.glob("*.whl"))
+        if not wheels:
+            raise SystemExit(
+                f"[envs/run.py] gpu-check: no .whl files in {known.wheels}; give the folder pip download wrote"
+            )
+        target = Path(tempfile.mkdtemp(prefix="gpu-check-wheels-"))
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--target"]
+        subprocess.run([*pip, str(target), *map(str, wheels)], check=True)
+        paths.insert(0, str(target))
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "kwarg_guard.recipes.higgs_audio.gpu_check", *rest]
+    return subprocess.run(command, cwd=ROOT, env=environment).returncode
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("job", choices=("demo", "test"))
+    parser.add_argument("job", choices=("demo", "test", "gpu-check"))
     parser.add_argument(
         "--stack",
         choices=sorted(STACKS),
@@ -191,10 +276,17 @@ def main(argv=None) -> int:
         help="test: only this stack (repeatable); demo: the stack to run it on (default 4.46)",
     )
     args, rest = parser.parse_known_args(argv)
+    if args.job == "gpu-check":
+        return run_gpu_check(rest)
     if args.job == "demo":
         if args.stack and len(args.stack) > 1:
             parser.error("the demo runs on one stack: --stack 4.46 (legacy port) or --stack 5 (native port)")
-        return run_demo(args.stack[0] if args.stack else "4.46", rest)
+        audio = "--audio" in rest
+        rest = [argument for argument in rest if argument != "--audio"]
+        stack = args.stack[0] if args.stack else "4.46"
+        if stack not in AUDIO_STACK:
+            parser.error(f"the demo runs on --stack 4.46 or --stack 5 (--audio picks their audio stacks), not {stack}")
+        return run_demo(stack, rest, audio)
     return run_tests(args.stack or list(STACKS), rest)
 
 

@@ -21,7 +21,9 @@ The layout: one package per model port behind one interface, and what both share
   of text and audio), ``finetune`` (dtype, LoRA or full fine-tuning, the guard), ``trainer`` (the
   Trainer), ``generation`` (the request and saving its result), ``train`` (the run), ``model_card``,
   ``plots``, ``benchmark``, ``memory``, ``convert`` (checkpoints between the ports), ``tiny`` (the
-  CPU demo's models, tokenizer and data).
+  CPU demo's models, tokenizer and data), ``wav`` (WAV files in and out of the audio tokenizers),
+  ``tiny_audio`` + ``demo_audio`` (the audio demo's tokenizers and clips), ``encode`` (filling the
+  code cache before a launch).
 
 Where to change what: the loss weighting is ``loss.normalized_loss`` (and the
 ``--text_loss_weight`` / ``--audio_loss_weight`` options); a new dataset format is a reader in

@@ -20,7 +20,9 @@ from .release import FRAME_RATE, LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_R
 from .usage import HELP_FLAGS, recipe_help
 
 __all__ = [
+    "ASR_MODEL",
     "DEMO_DEFAULTS",
+    "SPEAKER_MODEL",
     "DataArguments",
     "LoraArguments",
     "ModelArguments",
@@ -28,6 +30,11 @@ __all__ = [
     "RecipeError",
     "parse_arguments",
 ]
+
+
+# The scoring models of --eval_generate and the manifest helper's --transcribe (quality.py).
+ASR_MODEL = "openai/whisper-large-v3"
+SPEAKER_MODEL = "microsoft/wavlm-base-plus-sv"
 
 
 class RecipeError(ValueError):
@@ -67,6 +74,13 @@ class ModelArguments:
         metadata={
             "help": f"hub revision of the audio tokenizer; default: {LEGACY_AUDIO_TOKENIZER_REVISION} on the legacy "
             "backend, main on the native one"
+        },
+    )
+    audio_tokenizer_device: str | None = field(
+        default=None,
+        metadata={
+            "help": "where the audio tokenizer encodes the WAVs and decodes the sample (cuda, cuda:1, cpu); default: "
+            "cuda when there is one, else cpu. Under torchrun only the main process encodes (the others wait)"
         },
     )
     hubert_revision: str | None = field(
@@ -138,6 +152,14 @@ class RecipeArguments:
     demo: bool = field(
         default=False, metadata={"help": "tiny random model, synthetic data, nothing downloaded (runs on a CPU)"}
     )
+    demo_audio: bool = field(
+        default=False,
+        metadata={
+            "help": "with --demo: start from real WAV files (varied rates, channels and formats, written to "
+            "<output_dir>/demo_data/clips) and a tiny random audio tokenizer of the backend, and decode the sample to "
+            "generated.wav"
+        },
+    )
     llm_gradient_checkpointing: bool = field(
         default=False, metadata={"help": "checkpoint the LLM decoder layers (--gradient_checkpointing does the same)"}
     )
@@ -181,6 +203,31 @@ class RecipeArguments:
     benchmark_steps: int = field(default=10, metadata={"help": "timed steps (after 2 warm-up steps)"})
     benchmark_batch_size: int = field(default=2, metadata={"help": "batch size of the timed steps"})
     benchmark_seq_len: int = field(default=512, metadata={"help": "positions per sample (half text, half audio)"})
+    benchmark_released: bool = field(
+        default=False,
+        metadata={
+            "help": "benchmark the released architecture (Llama-3.2-3B widths, a text and an audio FFN on every "
+            "layer, 8 codebooks of 1024) with random weights: nothing is downloaded"
+        },
+    )
+    benchmark_layers: int = field(
+        default=28, metadata={"help": "decoder layers of --benchmark_released (28 as released; fewer for a quick try)"}
+    )
+    eval_generate: int = field(
+        default=0,
+        metadata={
+            "help": "at each evaluation and before the first step, generate this many held-out utterances and log "
+            "eval_wer, eval_cer and eval_speaker_similarity (needs --eval_manifest or --eval_fraction)"
+        },
+    )
+    asr_model: str = field(
+        default=ASR_MODEL,
+        metadata={"help": "speech recognition model (hub id or folder) for --eval_generate's WER and CER"},
+    )
+    speaker_model: str = field(
+        default=SPEAKER_MODEL,
+        metadata={"help": "speaker-verification model (x-vector head) for --eval_generate's speaker similarity"},
+    )
 
 
 # The demo's embedded default: several epochs of a tiny model on a CPU in seconds.
@@ -221,6 +268,9 @@ DEMO_DEFAULTS = [
     "0",
 ]
 
+# What the demo adds with --eval_generate: two held-out utterances, scored at the start, halfway and the end.
+DEMO_EVAL_DEFAULTS = ["--eval_fraction", "0.25", "--eval_strategy", "steps", "--eval_steps", "30"]
+
 DATACLASSES = (ModelArguments, DataArguments, LoraArguments, RecipeArguments)
 
 
@@ -251,7 +301,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[Any, ...]:
         from_file = _file_as_arguments(Path(argv.pop(0)))
     combined = from_file + argv
     if _flag_set(combined, "--demo"):
-        combined = DEMO_DEFAULTS + combined
+        combined = DEMO_DEFAULTS + (DEMO_EVAL_DEFAULTS if _given(combined, "--eval_generate") else []) + combined
     parser = HfArgumentParser([DataClassType(cls) for cls in (*DATACLASSES, TrainingArguments)])
 
     def refuse(message: str) -> NoReturn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from kwarg_guard import unwrap_model
 from .arguments import RecipeError
 from .loss import LossSums
 
-__all__ = ["Backend", "DemoFailure", "base_model", "choose_backend", "text_tokenizer"]
+__all__ = ["Backend", "DemoFailure", "audio_device", "base_model", "choose_backend", "text_tokenizer"]
 
 CONVERT_COMMAND = "python -m kwarg_guard.recipes.higgs_audio.convert SRC DST --to"
 
@@ -98,6 +99,13 @@ class Backend:
         raise NotImplementedError
 
     def audio_encoder(self, model_args: Any) -> Any:
+        """The port's audio tokenizer (``--audio_tokenizer``), on ``audio_device(model_args)``; it
+        loads on first use."""
+        raise NotImplementedError
+
+    def write_tiny_audio_tokenizer(self, folder: Path) -> Path:
+        """A tiny random audio tokenizer of this port saved to ``folder``, which ``audio_encoder``
+        loads as ``--audio_tokenizer folder`` (the audio demo's and the tests')."""
         raise NotImplementedError
 
     def wrong_checkpoint(self, where: str, found: str | None) -> str:
@@ -108,6 +116,11 @@ class Backend:
         """Run ``batch`` through ``plain`` (the port under PEFT CAUSAL_LM, unguarded) and say what
         goes wrong without the preset."""
         raise NotImplementedError
+
+
+def audio_device(model_args: Any) -> str:
+    """``--audio_tokenizer_device``, else cuda when there is one, else cpu."""
+    return model_args.audio_tokenizer_device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def text_tokenizer(model_args: Any) -> Any:

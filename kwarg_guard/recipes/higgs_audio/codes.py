@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from .manifest import AudioSource, ManifestError, check_codes
+from .wav import MissingPackageError
 
 __all__ = ["AudioEncoder", "CodeCache", "load_codes"]
 
@@ -35,6 +36,8 @@ class CodeCache:
     def __init__(self, folder, encoder: AudioEncoder | None):
         self.folder = Path(folder)
         self.encoder = encoder
+        self.encoded = 0  # clips this cache encoded
+        self.reused = 0  # clips it found already encoded
 
     def _entry(self, wav: Path) -> Path:
         stat = wav.stat()
@@ -51,10 +54,12 @@ class CodeCache:
             raise ValueError("an audio source names no WAV, codes file or inline codes")
         entry = self._entry(source.wav)
         if entry.exists():
+            self.reused += 1
             return np.load(entry)
         if self.encoder is None:
             raise ValueError(f"{source.wav} needs encoding but no audio tokenizer was given (--audio_tokenizer)")
         codes = self.encoder.encode(source.wav)
+        self.encoded += 1
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
         try:
@@ -72,6 +77,7 @@ def load_codes(utterances: list, cache: CodeCache, num_codebooks: int, codebook_
 
     Raises:
         ManifestError: an encoded clip has the wrong shape or range, or encoding failed; the line is named.
+        MissingPackageError: the audio tokenizer's packages are not installed.
     """
     loaded = []
     for utterance in utterances:
@@ -82,6 +88,8 @@ def load_codes(utterances: list, cache: CodeCache, num_codebooks: int, codebook_
                 continue
             try:
                 codes = cache.codes_for(source)
+            except MissingPackageError:
+                raise  # the same for every clip: said once, with the command that installs it
             except Exception as exc:
                 raise ManifestError(
                     manifest, [(utterance.line, f"could not encode {source.describe()}: {exc}")]

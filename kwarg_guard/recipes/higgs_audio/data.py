@@ -218,6 +218,11 @@ def _codes(
     encoder = backend.audio_encoder(model_args) if needs_encoder else None
     cache = CodeCache(data_args.code_cache_dir or manifest.parent / ".higgs_codes", encoder)
     try:
-        return load_codes(utterances, cache, num_codebooks, codebook_size, manifest)
+        codes = load_codes(utterances, cache, num_codebooks, codebook_size, manifest)
     except ManifestError as exc:
         raise RecipeError(exc.one_line()) from None
+    if cache.encoded:
+        LOGGER.info(
+            "encoded %d clip(s) of %s into %s (%d already there)", cache.encoded, manifest, cache.folder, cache.reused
+        )
+    return codes

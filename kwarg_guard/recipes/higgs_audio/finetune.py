@@ -63,6 +63,26 @@ def resolve_dtype(name: str, full_finetune: bool = False) -> torch.dtype:
     return choices[name]
 
 
+def check_autocast(weights: torch.dtype, training_args: Any) -> None:
+    """Refuse ``--bf16``/``--fp16`` autocast over half-precision weights (a LoRA run in bf16).
+
+    The weights already compute in half precision, so autocast gains nothing, and on a GPU it
+    breaks the audio embedding: CUDA autocast runs ``sum`` in fp32, so the summed codebook
+    embeddings come out fp32 and cannot be scattered into the bf16 text embeddings (seen on an
+    H200: "masked_scatter_: expected self and source to have same dtypes").
+
+    Raises:
+        RecipeError: half-precision weights with ``--bf16`` or ``--fp16``.
+    """
+    flag = "--bf16" if training_args.bf16 else "--fp16" if training_args.fp16 else None
+    if flag and weights in (torch.bfloat16, torch.float16):
+        raise RecipeError(
+            f"{flag} autocast over {str(weights).removeprefix('torch.')} weights breaks the audio embedding on a GPU "
+            f"and gains nothing; drop {flag} (LoRA computes in the weights' dtype), or use --full_finetune with "
+            "float32 weights for mixed precision"
+        )
+
+
 def prepare_model(model: Any, lora_args: Any, llm_gradient_checkpointing: bool, backend: Any) -> Any:
     """Checkpointing, LoRA (or full fine-tuning) and the backend's guard; returns the model to train."""
     model.config.use_cache = False

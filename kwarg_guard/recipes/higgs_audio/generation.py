@@ -43,6 +43,7 @@ class GenerationResult:
     codes: np.ndarray | None  # (codebooks, frames), delay pattern and stream bos/eos removed
     text: str
     raw_segments: list
+    wav: Path | None = None  # generated.wav, once save_generation decoded the codes
 
 
 def default_max_new_tokens(text: str, num_codebooks: int) -> int:
@@ -52,17 +53,17 @@ def default_max_new_tokens(text: str, num_codebooks: int) -> int:
 
 
 def save_generation(result: GenerationResult, folder: Any, decoder: Any = None) -> list[Path]:
-    """Write ``generated_codes.npy`` and, when an audio decoder is available, ``generated.wav``."""
+    """Write ``generated_codes.npy`` and, when an audio decoder is available and a frame was
+    generated, ``generated.wav`` at the decoder's sampling rate."""
     folder = Path(folder)
     written: list[Path] = []
     if result.codes is None:
         return written
     np.save(folder / "generated_codes.npy", result.codes)
     written.append(folder / "generated_codes.npy")
-    if decoder is not None:
-        import soundfile
+    if decoder is not None and result.codes.shape[1] > 0:
+        from .wav import write_wav
 
-        waveform = decoder.decode(result.codes)
-        soundfile.write(folder / "generated.wav", np.asarray(waveform, dtype=np.float32), decoder.sampling_rate)
-        written.append(folder / "generated.wav")
+        result.wav = write_wav(folder / "generated.wav", decoder.decode(result.codes), decoder.sampling_rate)
+        written.append(result.wav)
     return written

@@ -11,21 +11,33 @@ One JSON object per line; paths are relative to the manifest's folder::
 manifest is checked before anything is encoded or cached, and all problems are reported at once.
 Manifests and transcripts are read as UTF-8.
 
-    python -m kwarg_guard.recipes.higgs_audio.manifest clips/ [--output clips/manifest.jsonl] [--force]
+    python -m kwarg_guard.recipes.higgs_audio.manifest clips/ [--output clips/manifest.jsonl] [--force] [--transcribe]
 
-writes a manifest for a folder of ``name.wav`` + ``name.txt`` pairs, and never overwrites an
-existing one unless told to.
+writes a manifest for a folder (and its subfolders) of ``name.wav`` + ``name.txt`` pairs (``.WAV``
+too), says which files it skipped and why, writes missing transcripts with an ASR model when told
+to (``--transcribe``), and never overwrites an existing manifest unless told to.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PLACEHOLDERS", "AudioSource", "ManifestError", "Utterance", "manifest_from_folder", "read_manifest"]
+__all__ = [
+    "PLACEHOLDERS",
+    "AudioSource",
+    "FolderManifest",
+    "ManifestError",
+    "Utterance",
+    "manifest_from_folder",
+    "read_manifest",
+]
 
 # Text that would put an audio placeholder into the prompt without audio for it.
 PLACEHOLDERS = ("<|AUDIO|>", "<|AUDIO_OUT|>")
@@ -33,19 +45,21 @@ _KNOWN_FIELDS = {"text", "audio", "audio_codes", "scene", "speaker", "ref_audio"
 
 
 class ManifestError(ValueError):
-    """A manifest has problems; ``problems`` lists ``(line, message)``."""
+    """A manifest has problems; ``problems`` lists ``(line, message)``, line ``None`` for the whole file."""
 
     def __init__(self, path: Path, problems: list):
         self.path = path
         self.problems = problems
-        lines = "\n".join(f"  {path}:{line}: {message}" for line, message in problems)
+        lines = "\n".join(f"  {self._where(line)}: {message}" for line, message in problems)
         super().__init__(f"{len(problems)} problem(s) in manifest {path}:\n{lines}")
 
-    def one_line(self, shown: int = 3) -> str:
-        """The problems on one line, for a command-line error."""
-        first = "; ".join(f"{self.path}:{line}: {message}" for line, message in self.problems[:shown])
-        more = f" (and {len(self.problems) - shown} more)" if len(self.problems) > shown else ""
-        return f"{len(self.problems)} problem(s) in manifest {self.path}: {first}{more}"
+    def _where(self, line: int | None) -> str:
+        return f"{self.path}" if line is None else f"{self.path}:{line}"
+
+    def one_line(self) -> str:
+        """Every problem, on one line, for a command-line error."""
+        listed = "; ".join(f"{self._where(line)}: {message}" for line, message in self.problems)
+        return f"{len(self.problems)} problem(s) in manifest {self.path}: {listed}"
 
 
 @dataclass(frozen=True)
@@ -81,7 +95,8 @@ def read_manifest(path, num_codebooks: int | None, codebook_size: int | None) ->
     """
     path = Path(path)
     folder = path.parent
-    utterances, problems = [], []
+    utterances: list[Utterance] = []
+    problems: list[tuple[int | None, str]] = []
     for line_number, raw in enumerate(path.read_bytes().splitlines(), start=1):
         try:
             line = raw.decode("utf-8")
@@ -101,7 +116,15 @@ def read_manifest(path, num_codebooks: int | None, codebook_size: int | None) ->
         if utterance is not None and not found:
             utterances.append(utterance)
     if not utterances and not problems:
-        problems.append((0, "the manifest has no utterances"))
+        problems.append(
+            (
+                None,
+                (
+                    "the manifest is empty: write one JSON object per utterance, or make one for a folder of "
+                    "clips with: python -m kwarg_guard.recipes.higgs_audio.manifest FOLDER"
+                ),
+            )
+        )
     if problems:
         raise ManifestError(path, problems)
     return utterances
@@ -235,42 +258,112 @@ def check_codes(array, num_codebooks: int | None, codebook_size: int | None) -> 
     return None
 
 
-def manifest_from_folder(folder, scene: str | None = None, speaker: str | None = None) -> list[str]:
-    """Manifest lines for a folder of ``name.wav`` + ``name.txt`` (the transcript, UTF-8) pairs.
+# Audio formats a folder of clips often holds that the recipe does not read: reported, not guessed at.
+_OTHER_AUDIO = {".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma"}
+
+
+@dataclass
+class FolderManifest:
+    """The manifest lines for a folder, and what was left out or transcribed on the way."""
+
+    lines: list[str]
+    skipped: list[tuple[Path, str]] = dataclasses.field(default_factory=list)  # (file, why)
+    transcribed: list[tuple[Path, str]] = dataclasses.field(default_factory=list)  # (transcript written, its text)
+
+
+def manifest_from_folder(
+    folder,
+    scene: str | None = None,
+    speaker: str | None = None,
+    transcribe: Callable[[Path], str] | None = None,
+    relative_to=None,
+) -> FolderManifest:
+    """Manifest lines for the ``name.wav`` (or ``.WAV``) + ``name.txt`` (the transcript, UTF-8) pairs
+    in ``folder`` and its subfolders, audio paths relative to ``relative_to`` (the manifest's
+    folder; default ``folder``).
+
+    A WAV without a usable transcript, an unreadable WAV and audio in another format are skipped
+    and listed with the reason. With ``transcribe`` (WAV path -> text), a missing transcript is
+    written from what it returns instead.
 
     Raises:
-        ValueError: a missing folder, a file given for the folder, a WAV without a transcript, an
-            empty or undecodable transcript, or no WAV at all.
+        ValueError: a missing folder, a file given for the folder, or no usable WAV (what was skipped named).
     """
     folder = Path(folder)
     if not folder.exists():
         raise ValueError(f"folder {folder} not found")
     if not folder.is_dir():
         raise ValueError(f"{folder} is a file; give the folder that holds the .wav and .txt pairs")
-    wavs = sorted(folder.glob("*.wav"))
-    if not wavs:
-        raise ValueError(f"no .wav files in {folder}")
-    missing = [w.name for w in wavs if not w.with_suffix(".txt").is_file()]
-    if missing:
-        raise ValueError(f"{len(missing)} WAV file(s) have no .txt transcript next to them: {', '.join(missing[:5])}")
-    lines = []
-    for wav in wavs:
-        transcript = wav.with_suffix(".txt")
-        try:
-            text = transcript.read_text(encoding="utf-8").strip()
-        except UnicodeDecodeError as exc:
-            raise ValueError(
-                f"{transcript} is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8"
-            ) from None
-        if not text:
-            raise ValueError(f"{transcript} is empty: every clip needs the words it says")
-        record = {"text": text, "audio": wav.name}
+    base = Path(relative_to) if relative_to is not None else folder
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    result = FolderManifest([])
+    result.skipped = [
+        (path, f"not a WAV: convert it (e.g. ffmpeg -i {path.name} {path.stem}.wav)")
+        for path in files
+        if path.suffix.lower() in _OTHER_AUDIO
+    ]
+    for wav in (path for path in files if path.suffix.lower() == ".wav"):
+        text, why = _clip_text(wav, transcribe, result)
+        if text is None:
+            result.skipped.append((wav, why))
+            continue
+        record = {"text": text, "audio": Path(os.path.relpath(wav, base)).as_posix()}
         if scene:
             record["scene"] = scene
         if speaker:
             record["speaker"] = speaker
-        lines.append(json.dumps(record, ensure_ascii=False))
-    return lines
+        result.lines.append(json.dumps(record, ensure_ascii=False))
+    if not result.lines:
+        reasons = "; ".join(f"{path.relative_to(folder).as_posix()}: {why}" for path, why in result.skipped)
+        raise ValueError(f"no usable .wav file in {folder}" + (f" ({reasons})" if reasons else ""))
+    result.skipped.sort()
+    return result
+
+
+def _clip_text(wav: Path, transcribe: Callable[[Path], str] | None, result: FolderManifest) -> tuple:
+    """``(transcript, None)`` or ``(None, why the clip is skipped)``."""
+    import soundfile
+
+    try:
+        frames = soundfile.info(str(wav)).frames
+    except Exception as exc:
+        return None, f"not a readable WAV ({str(exc).splitlines()[0]})"
+    if frames == 0:
+        return None, "holds no samples"
+    transcript = wav.with_suffix(".txt")
+    if not transcript.is_file():
+        if transcribe is None:
+            return None, f"no transcript {transcript.name} next to it (write it, or pass --transcribe)"
+        heard = transcribe(wav).strip()
+        if not heard:
+            return None, "no transcript, and the ASR model heard no words in it"
+        transcript.write_text(heard + "\n", encoding="utf-8")
+        result.transcribed.append((transcript, heard))
+        return heard, None
+    try:
+        text = transcript.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError as exc:
+        return (
+            None,
+            f"{transcript.name} is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8",
+        )
+    if not text:
+        return None, f"{transcript.name} is empty: every clip needs the words it says"
+    return text, None
+
+
+def _recognizer(asr_model: str) -> Callable[[Path], str]:
+    """WAV -> transcript; the model loads for the first missing transcript (none missing: no load)."""
+    from .quality import SpeechRecognizer, read_clip
+
+    loaded: list[SpeechRecognizer] = []
+
+    def transcribe(wav: Path) -> str:
+        if not loaded:
+            loaded.append(SpeechRecognizer(asr_model))
+        return loaded[0].transcribe(read_clip(wav))
+
+    return transcribe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,12 +371,22 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(description="Write a manifest for a folder of name.wav + name.txt pairs.")
+    from .arguments import ASR_MODEL
+
+    parser = argparse.ArgumentParser(
+        description="Write a manifest for a folder (and its subfolders) of name.wav + name.txt pairs."
+    )
     parser.add_argument("folder")
     parser.add_argument("--scene", help="scene description for every line (e.g. 'Recorded in a quiet room.')")
     parser.add_argument("--speaker", help="speaker description for every line")
     parser.add_argument("--output", help="where to write it (default: FOLDER/manifest.jsonl)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing manifest")
+    parser.add_argument(
+        "--transcribe",
+        action="store_true",
+        help="write the missing name.txt transcripts with an ASR model (check them before training)",
+    )
+    parser.add_argument("--asr_model", default=ASR_MODEL, help=f"ASR model for --transcribe (default {ASR_MODEL})")
     arguments = parser.parse_args(argv)
     output = Path(arguments.output) if arguments.output else Path(arguments.folder) / "manifest.jsonl"
     try:
@@ -291,12 +394,19 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{output} exists; pass --force to overwrite it, or --output for another file")
         if output.is_dir():
             raise ValueError(f"{output} is a folder; --output takes a file name")
-        lines = manifest_from_folder(arguments.folder, arguments.scene, arguments.speaker)
-        output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        transcribe = _recognizer(arguments.asr_model) if arguments.transcribe else None
+        made = manifest_from_folder(
+            arguments.folder, arguments.scene, arguments.speaker, transcribe, relative_to=output.parent
+        )
+        output.write_text("\n".join(made.lines) + "\n", encoding="utf-8")
     except (ValueError, OSError) as exc:
         sys.stderr.write(f"manifest: {exc}\n")
         return 2
-    print(f"wrote {output} ({len(lines)} utterances)")
+    for transcript, text in made.transcribed:
+        print(f"transcribed: {transcript} ({text!r}; check it)")
+    for path, why in made.skipped:
+        print(f"skipped: {path}: {why}")
+    print(f"wrote {output} ({len(made.lines)} utterances, {len(made.skipped)} file(s) skipped)")
     return 0
 
 

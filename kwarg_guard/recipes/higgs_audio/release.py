@@ -16,6 +16,7 @@ __all__ = [
     "LEGACY_MODEL_REVISION",
     "LEGACY_MODEL_TYPE",
     "NATIVE_MODEL_TYPE",
+    "SPECIAL_TOKEN_IDS",
     "TOKEN_IDS",
     "native_config_values",
 ]
@@ -41,6 +42,24 @@ TOKEN_IDS = {
     "audio_delay": 128014,  # the native port's delay placeholder
     "audio_in": 128015,  # <|AUDIO|>
     "audio_out": 128016,  # <|AUDIO_OUT|>
+}
+
+# The same tokens by their names in the released tokenizer, with the Llama 3 header tokens the
+# prompts use; a character tokenizer built on these ids drives a random-weight model of the
+# released architecture (``--benchmark_released``) as the released tokenizer would.
+SPECIAL_TOKEN_IDS = {
+    "<|begin_of_text|>": TOKEN_IDS["bos"],
+    "<|end_of_text|>": TOKEN_IDS["pad"],
+    "<|start_header_id|>": 128006,
+    "<|end_header_id|>": 128007,
+    "<|eom_id|>": 128008,
+    "<|eot_id|>": TOKEN_IDS["eot"],
+    "<|audio_bos|>": 128011,
+    "<|audio_eos|>": TOKEN_IDS["audio_eos"],
+    "<|audio_out_bos|>": TOKEN_IDS["audio_out_bos"],
+    "<|reserved_special_token_6|>": TOKEN_IDS["audio_delay"],
+    "<|AUDIO|>": TOKEN_IDS["audio_in"],
+    "<|AUDIO_OUT|>": TOKEN_IDS["audio_out"],
 }
 
 

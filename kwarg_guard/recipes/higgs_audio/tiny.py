@@ -121,22 +121,23 @@ def tiny_native_model(seed: int = 0):
     return HiggsAudioV2ForConditionalGeneration(tiny_native_config(), use_text_head=True)
 
 
-def tiny_tokenizer():
-    """A ``PreTrainedTokenizerFast``: one token per character, Higgs special tokens kept whole."""
+def tiny_tokenizer(special_ids: dict[str, int] | None = None):
+    """A ``PreTrainedTokenizerFast``: one token per character, Higgs special tokens kept whole, at
+    ``special_ids`` (default: the tiny configs' ids, ``SPECIAL_TOKENS``)."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
+    special = SPECIAL_TOKENS if special_ids is None else special_ids
     vocab = {chr(code): index for index, code in enumerate(range(32, 127))}
     vocab["\n"] = 95
     # Fill the unused ids so the vocabulary has no holes (tokenizers warns about holes on save).
-    vocab.update(
-        {f"<|reserved_{i}|>": i for i in range(96, min(SPECIAL_TOKENS.values()))}
-    )  # no holes: tokenizers warns
-    vocab.update(SPECIAL_TOKENS)
+    taken = set(special.values())
+    vocab.update({f"<|reserved_{i}|>": i for i in range(96, max(taken)) if i not in taken})
+    vocab.update(special)
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     tokenizer.decoder = decoders.Fuse()
-    tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in SPECIAL_TOKENS])
+    tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in special])
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<|begin_of_text|>",
@@ -144,6 +145,21 @@ def tiny_tokenizer():
         pad_token="<|pad|>",
         unk_token="<unk>",
     )
+
+
+def released_ids_tokenizer():
+    """``tiny_tokenizer`` with the special tokens at the released model's ids (128000 and up), for
+    random-weight models of the released architecture: the prompts then put ``<|AUDIO_OUT|>``
+    where the released config looks for it. Tokens the release has no fixed id for here (the
+    scene description markers, padding) take spare ids above the known ones."""
+    from .release import SPECIAL_TOKEN_IDS
+
+    ids = dict(SPECIAL_TOKEN_IDS)
+    spare = iter(range(max(ids.values()) + 1, max(ids.values()) + 1 + len(SPECIAL_TOKENS)))
+    for name in SPECIAL_TOKENS:
+        if name not in ids:
+            ids[name] = next(spare)
+    return tiny_tokenizer(ids)
 
 
 DEMO_SENTENCES = [

@@ -15,14 +15,16 @@ from kwarg_guard import UnexpectedKeywordError, patched, report
 from .arguments import RecipeError, parse_arguments
 from .backend import Backend, choose_backend
 from .data import RunData, check_data_arguments, load_run_data
-from .finetune import lora_target_regex, prepare_model, resolve_dtype
+from .demo_audio import prepare_demo_audio
+from .eval_generation import build_eval_generation, check_eval_generate
+from .finetune import check_autocast, lora_target_regex, prepare_model, resolve_dtype
 from .generation import GenerationRequest, save_generation
 from .hub import apply_revision_defaults, check_checkpoint
 from .model_card import summarize, write_model_card
 from .plots import plot_loss_curve
 from .trainer import HiggsAudioTrainer
 
-__all__ = ["RunResult", "main"]
+__all__ = ["RunResult", "check_generation_arguments", "generate_sample", "generation_request", "load_decoder", "main"]
 
 LOGGER = logging.getLogger("kwarg_guard.recipes.higgs_audio")
 
@@ -47,15 +49,19 @@ def main(argv: list[str] | None = None) -> Any:
     apply_revision_defaults(model_args, backend)
     _adjust_training_arguments(training_args, recipe_args, backend)
     # Mistakes in the options fail here, before anything is loaded.
-    resolve_dtype(model_args.torch_dtype, lora_args.full_finetune)
+    check_autocast(resolve_dtype(model_args.torch_dtype, lora_args.full_finetune), training_args)
+    if recipe_args.benchmark_released and not recipe_args.benchmark:
+        raise RecipeError("--benchmark_released says which model --benchmark times; add --benchmark")
+    prepare_demo_audio(backend, model_args, data_args, recipe_args, Path(training_args.output_dir))
     if not recipe_args.benchmark:
         check_data_arguments(data_args, recipe_args)
-        _check_generation_arguments(recipe_args)
+        check_generation_arguments(recipe_args)
+        check_eval_generate(data_args, recipe_args, training_args)
     # Seeded before anything random is built: the LoRA matrices, the demo model, the eval split.
     from transformers import set_seed
 
     set_seed(training_args.seed)
-    if not recipe_args.demo:
+    if not (recipe_args.demo or recipe_args.benchmark_released):
         check_checkpoint(model_args, backend)
     if recipe_args.benchmark:
         from .benchmark import run_benchmark
@@ -74,6 +80,9 @@ def main(argv: list[str] | None = None) -> Any:
             backend, model_args, lora_args, demo_seed, collator([data.train[0], data.train[1]])
         )
 
+    eval_generation = build_eval_generation(
+        backend, model_args, recipe_args, training_args, data, tokenizer, output_dir
+    )
     base = backend.load_model(model_args, demo_seed, lora_args.full_finetune)
     model = prepare_model(base, lora_args, recipe_args.llm_gradient_checkpointing, backend)
     trainer = HiggsAudioTrainer(
@@ -85,6 +94,7 @@ def main(argv: list[str] | None = None) -> Any:
         backend=backend,
         text_loss_weight=recipe_args.text_loss_weight,
         audio_loss_weight=recipe_args.audio_loss_weight,
+        eval_generation=eval_generation,
     )
     if training_args.resume_from_checkpoint:
         _allow_rng_state_loading()
@@ -116,6 +126,8 @@ def main(argv: list[str] | None = None) -> Any:
         _say_what_was_written(output_dir)
         if recipe_args.demo:
             _say_what_next()
+        if generation is not None and generation.wav is not None:
+            print(f"\ngenerated audio: {generation.wav.resolve()}")
     return RunResult(
         trainer, model, output_dir, generation, backend=backend.name, written=_written(output_dir), **notes
     )
@@ -207,23 +219,37 @@ def _generate(
     data: RunData,
     output_dir: Path,
 ) -> Any:
-    request = _generation_request(backend, recipe_args, model_args, training_args, data)
-    result = backend.generate(model, tokenizer, request)
+    request = generation_request(backend, recipe_args, model_args, training_args.seed, data)
     decoder = None
-    if not recipe_args.demo:
-        try:
-            decoder = backend.audio_encoder(model_args)
-            decoder.load()
-        except Exception as exc:
-            LOGGER.warning("not decoding the generated codes to WAV: %s", exc)
-            decoder = None
+    if not recipe_args.demo or recipe_args.demo_audio:  # the plain demo has codes only, no audio tokenizer
+        decoder, why_not = load_decoder(backend, model_args)
+        if why_not:
+            LOGGER.warning("not decoding the generated codes to WAV: %s", why_not)
+    return generate_sample(backend, model, tokenizer, request, output_dir, decoder)
+
+
+def load_decoder(backend: Backend, model_args: Any) -> tuple[Any, str | None]:
+    """The audio tokenizer that decodes the sample, loaded; or ``None`` and why not, in one line."""
+    try:
+        decoder = backend.audio_encoder(model_args)
+        decoder.load()
+    except Exception as exc:
+        return None, str(exc).splitlines()[0]
+    return decoder, None
+
+
+def generate_sample(
+    backend: Backend, model: Any, tokenizer: Any, request: GenerationRequest, output_dir: Path, decoder: Any
+) -> Any:
+    """Generate ``request``, save the codes and (with a ``decoder``) ``generated.wav`` to ``output_dir``."""
+    result = backend.generate(model, tokenizer, request)
     written = save_generation(result, output_dir, decoder)
     frames = 0 if result.codes is None else result.codes.shape[1]
     print(f"generated {frames} audio frames for {request.text!r}: {', '.join(map(str, written)) or 'nothing'}")
     return result
 
 
-def _check_generation_arguments(recipe_args: Any) -> None:
+def check_generation_arguments(recipe_args: Any) -> None:
     """Found before the hub is asked and before training, not after it."""
     if recipe_args.generate_ref_audio and (
         not Path(recipe_args.generate_ref_audio).is_file() or not recipe_args.generate_ref_text
@@ -233,21 +259,22 @@ def _check_generation_arguments(recipe_args: Any) -> None:
         )
 
 
-def _generation_request(
-    backend: Backend, recipe_args: Any, model_args: Any, training_args: Any, data: RunData
+def generation_request(
+    backend: Backend, recipe_args: Any, model_args: Any, seed: int, data: RunData | None = None
 ) -> GenerationRequest:
-    """The sample's context: what the options say, else the first training utterance's.
+    """The sample's context: what the options say, else the first training utterance's (when there
+    is training ``data``).
 
     Each field of ``GenerationRequest`` is its ``--generate_<field>`` option, except ``ref_codes``:
     those come from ``--generate_ref_audio``, a clip or its codes.
     """
     import numpy as np
 
-    first = data.first
     options = {
         f.name: getattr(recipe_args, f"generate_{f.name}") for f in fields(GenerationRequest) if f.name != "ref_codes"
     }
-    fallbacks = {"scene": first.scene, "speaker": first.speaker, "seed": training_args.seed}
+    first = data.first if data is not None else None
+    fallbacks = {"seed": seed, **({"scene": first.scene, "speaker": first.speaker} if first is not None else {})}
     options.update({name: value for name, value in fallbacks.items() if options[name] is None})
     ref_codes = None
     if recipe_args.generate_ref_audio:
@@ -255,8 +282,8 @@ def _generation_request(
         ref_codes = (
             np.load(reference) if reference.suffix == ".npy" else backend.audio_encoder(model_args).encode(reference)
         )
-    elif first.ref_text and data.first_codes[1] is not None:
-        options["ref_text"], ref_codes = first.ref_text, data.first_codes[1]
+    elif data is not None and data.first.ref_text and data.first_codes[1] is not None:
+        options["ref_text"], ref_codes = data.first.ref_text, data.first_codes[1]
     return GenerationRequest(**options, ref_codes=ref_codes)
 
 

@@ -7,7 +7,9 @@ window, log its parts, and group samples by length.
   not divide by the accumulation steps again (see ``loss.py``).
 * ``log`` adds ``text_loss``, ``audio_loss`` and ``audio_loss_codebook_N``, averaged over the
   targets of every step since the last log and over every rank; evaluation adds
-  ``eval_text_loss`` and ``eval_audio_loss``.
+  ``eval_text_loss`` and ``eval_audio_loss``, and with ``--eval_generate`` ``eval_wer``, ``eval_cer``
+  and ``eval_speaker_similarity`` (``eval_generation.py``), and TensorBoard gains the generated clips
+  (``tensorboard_audio.py``).
 * ``--group_by_length`` uses the dataset's ``lengths`` (positions the model processes), read from
   the manifest without building the samples.
 
@@ -33,6 +35,7 @@ from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .loss import LossSums, TargetCounts, normalized_loss
+from .tensorboard_audio import add_tensorboard_audio
 
 __all__ = ["HiggsAudioTrainer", "TrainerContractError", "check_trainer_contract"]
 
@@ -107,11 +110,20 @@ class _PartSums:
 
 class HiggsAudioTrainer(Trainer):
     def __init__(
-        self, *args: Any, backend: Any, text_loss_weight: float = 1.0, audio_loss_weight: float = 1.0, **kwargs: Any
+        self,
+        *args: Any,
+        backend: Any,
+        text_loss_weight: float = 1.0,
+        audio_loss_weight: float = 1.0,
+        eval_generation: Any = None,
+        **kwargs: Any,
     ):
         check_trainer_contract()
         super().__init__(*args, **kwargs)
         self.backend = backend
+        # --eval_generate's hook (eval_generation.EvalGeneration): model -> generated-speech metrics.
+        self.eval_generation = eval_generation
+        add_tensorboard_audio(self, eval_generation)
         self.text_loss_weight = text_loss_weight
         self.audio_loss_weight = audio_loss_weight
         # compute_loss normalises over the whole window itself: the Trainer must not divide by the
@@ -182,6 +194,9 @@ class HiggsAudioTrainer(Trainer):
         prefix = kwargs.get("metric_key_prefix", args[_METRIC_KEY_PREFIX] if len(args) > _METRIC_KEY_PREFIX else "eval")
         if output.metrics is not None:
             output.metrics.update(self._eval_parts.averages(self._sum_over_ranks, prefix=f"{prefix}_"))
+            if self.eval_generation is not None:
+                scores = self.eval_generation(self.model)
+                output.metrics.update({f"{prefix}_{name}": value for name, value in scores.items()})
         return output
 
     def _sum_over_ranks(self, values: torch.Tensor) -> torch.Tensor:

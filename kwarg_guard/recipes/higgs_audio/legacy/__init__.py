@@ -9,9 +9,10 @@ audio tokenizer).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from ..backend import CONVERT_COMMAND, Backend, DemoFailure, base_model, text_tokenizer
+from ..backend import CONVERT_COMMAND, Backend, DemoFailure, audio_device, base_model, text_tokenizer
 from ..loss import LossSums
 from ..release import LEGACY_AUDIO_TOKENIZER_REVISION, LEGACY_MODEL_REVISION, LEGACY_MODEL_TYPE, native_config_values
 from .model import LORA_TARGETS
@@ -91,9 +92,15 @@ class LegacyBackend(Backend):
 
         return HiggsAudioTokenizerEncoder(
             model_args.audio_tokenizer,
+            audio_device(model_args),
             revision=model_args.audio_tokenizer_revision,
             hubert_revision=model_args.hubert_revision,
         )
+
+    def write_tiny_audio_tokenizer(self, folder: Path) -> Path:
+        from ..tiny_audio import write_tiny_legacy_tokenizer
+
+        return write_tiny_legacy_tokenizer(folder)
 
     def wrong_checkpoint(self, where: str, found: str | None) -> str:
         return (

@@ -8,11 +8,12 @@ output), ``generation`` (the model's ``generate()``), ``audio`` (the audio token
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..backend import CONVERT_COMMAND, Backend, DemoFailure, base_model, text_tokenizer
+from ..backend import CONVERT_COMMAND, Backend, DemoFailure, audio_device, base_model, text_tokenizer
 from ..loss import LossSums
 from ..release import NATIVE_MODEL_TYPE, native_config_values
 from .model import LORA_TARGETS
@@ -95,7 +96,14 @@ class NativeBackend(Backend):
     def audio_encoder(self, model_args: Any) -> Any:
         from .audio import NativeAudioTokenizerEncoder
 
-        return NativeAudioTokenizerEncoder(model_args.audio_tokenizer, revision=model_args.audio_tokenizer_revision)
+        return NativeAudioTokenizerEncoder(
+            model_args.audio_tokenizer, audio_device(model_args), revision=model_args.audio_tokenizer_revision
+        )
+
+    def write_tiny_audio_tokenizer(self, folder: Path) -> Path:
+        from ..tiny_audio import write_tiny_native_tokenizer
+
+        return write_tiny_native_tokenizer(folder)
 
     def wrong_checkpoint(self, where: str, found: str | None) -> str:
         return (

@@ -6,14 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..wav import read_mono, require_packages, torchaudio_install_command
+
 __all__ = ["NativeAudioTokenizerEncoder"]
 
 
 class NativeAudioTokenizerEncoder:
-    """The transformers-native Higgs audio tokenizer (``HiggsAudioV2TokenizerModel``, transformers 5).
+    """The transformers-native Higgs audio tokenizer (``HiggsAudioV2TokenizerModel``, transformers 5),
+    from the hub or a folder written by ``save_pretrained``, on ``device``.
 
-    It imports torchaudio, which must match the installed torch. Not run by this project's tests:
-    no torchaudio build exists for every torch, and the weights come from the hub.
+    It imports torchaudio, which must match the installed torch (``pip install "torchaudio==X.Y.*"``
+    for torch X.Y); envs/stack-5-audio.txt pins a pair that installs.
     """
 
     def __init__(self, name_or_path: str, device: str = "cpu", revision: str | None = None):
@@ -21,38 +24,44 @@ class NativeAudioTokenizerEncoder:
         self.identity = f"higgs-audio-v2-tokenizer:{name_or_path}@{revision or 'main'}"
         self._model = None
 
+    def check_packages(self) -> None:
+        """Raises ``MissingPackageError`` naming a missing package and its pip command."""
+        require_packages(
+            "the native audio tokenizer",
+            {"torchaudio": torchaudio_install_command(), "soundfile": "pip install soundfile"},
+        )
+
     def load(self):
         if self._model is None:
-            try:
-                import torchaudio  # noqa: F401 - the tokenizer needs it; say so up front
-                from transformers import HiggsAudioV2TokenizerModel
-            except ImportError as exc:
-                raise ImportError(
-                    f"encoding WAV files on the native backend needs torchaudio matching your torch ({exc}); "
-                    "or give the manifest precomputed audio_codes"
-                ) from exc
+            self.check_packages()
+            from transformers import HiggsAudioV2TokenizerModel
+
             model = HiggsAudioV2TokenizerModel.from_pretrained(self.name_or_path, revision=self.revision or "main")
             # PreTrainedModel.to is typed through functools.wraps(nn.Module.to), which mypy reads as unbound.
-            self._model = model.to(self.device)  # type: ignore[arg-type]
+            self._model = model.to(self.device).eval()  # type: ignore[arg-type]
         return self._model
 
     @property
     def sampling_rate(self) -> int:
         return self.load().config.sample_rate
 
+    @property
+    def hop_length(self) -> int:
+        """Samples per frame of codes."""
+        return self.load().config.hop_length
+
     def encode(self, wav: Path) -> np.ndarray:
-        import librosa
         import torch
 
         model = self.load()
-        waveform, _ = librosa.load(str(wav), sr=self.sampling_rate)
+        waveform = torch.from_numpy(read_mono(wav, self.sampling_rate))
         with torch.no_grad():
-            codes = model.encode(torch.as_tensor(waveform)[None, None].to(self.device)).audio_codes
+            codes = model.encode(waveform[None, None].to(self.device)).audio_codes
         return np.asarray(codes[0].cpu().numpy(), dtype=np.int64)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.no_grad():
-            audio = self.load().decode(torch.as_tensor(codes)[None].to(self.device)).audio_values
-        return audio[0, 0].cpu().numpy()
+            audio = self.load().decode(torch.as_tensor(codes, dtype=torch.long)[None].to(self.device)).audio_values
+        return audio[0, 0].float().cpu().numpy()
