@@ -30,6 +30,7 @@ ENVS = ROOT / "envs"
 VENVS = ROOT / ".venvs"
 LOGS = VENVS / "logs"  # each check's and each stack's pytest output, kept for reading afterwards
 PRINTING = threading.Lock()
+TOOLS_LOCK = threading.Lock()
 
 # Each stack: its pin file, what goes in with --no-deps after it (packages whose declared
 # requirements are wrong for us; see the comment at the top of the pin file), and the pytest
@@ -72,15 +73,13 @@ def ensure_stack(name: str) -> Path:
     started = time.monotonic()
     install_log = env / "install.log"
     log(f"{name}: building the stack in {env} from envs/{pins}: minutes the first time, reused afterwards")
-    log(f"{name}: pip's full output: {install_log}")
+    log(f"{name}: the installers' full output: {install_log}")
     venv.EnvBuilder(clear=True, with_pip=True).create(env)
-    # --no-compile: pip would byte-compile every module of torch and its CUDA libraries up front,
-    # minutes of CPU per stack; Python compiles what a test imports when it first imports it.
-    pip = [str(python_of(env)), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile"]
+    uv = [str(installer()), "pip", "install", "--python", str(python_of(env)), *local_wheel_folders()]
     steps = {
-        "the pinned packages": [*pip, "-r", str(ENVS / pins)],
-        "the packages installed without their declared requirements": [*pip, "--no-deps", *no_deps],
-        "this project (editable)": [*pip, "--no-deps", "-e", str(ROOT)],
+        "the pinned packages": [*uv, "-r", str(ENVS / pins)],
+        "the packages installed without their declared requirements": [*uv, "--no-deps", *no_deps],
+        "this project (editable)": [str(python_of(env)), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
     }
     with install_log.open("w") as output:
         for what, step in steps.items():
@@ -95,6 +94,34 @@ def ensure_stack(name: str) -> Path:
     marker.write_text(fingerprint)
     log(f"{name}: stack ready in {time.monotonic() - started:.0f}s")
     return env
+
+
+def installer() -> Path:
+    """uv, from .venvs/tools (built by pip from envs/tools.txt the first time)."""
+    tools = VENVS / "tools"
+    fingerprint = hashlib.sha256((ENVS / "tools.txt").read_bytes()).hexdigest()
+    marker = tools / "kwarg_guard-tools.sha256"
+    uv = tools / ("Scripts/uv.exe" if os.name == "nt" else "bin/uv")
+    with TOOLS_LOCK:  # the stacks build side by side; the first one builds the tools
+        if not (marker.exists() and marker.read_text() == fingerprint and uv.exists()):
+            log(f"installing the installer (envs/tools.txt) in {tools}")
+            venv.EnvBuilder(clear=True, with_pip=True).create(tools)
+            pip = [str(python_of(tools)), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            subprocess.run([*pip, "-r", str(ENVS / "tools.txt")], check=True)
+            marker.write_text(fingerprint)
+    return uv
+
+
+def local_wheel_folders() -> list:
+    # pip on this kind of machine is configured (PIP_FIND_LINKS) with a folder of local wheels,
+    # the CPU build of torch 2.13.0 among them; uv reads no pip configuration, so pass it on.
+    folders = os.environ.get("PIP_FIND_LINKS", "")
+    if not folders:
+        configured = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.find-links"], capture_output=True, text=True
+        )
+        folders = configured.stdout if configured.returncode == 0 else ""
+    return [f"--find-links={folder}" for folder in folders.split()]
 
 
 # How often a long install says what it is doing; silence for minutes reads as a hang.
@@ -115,6 +142,7 @@ def run_with_progress(command: list, output, log_file: Path, name: str) -> int:
 
 def last_pip_action(log_file: Path) -> str:
     actions = ("Collecting", "Downloading", "Installing", "Building", "Using cached", "Obtaining")
+    actions += ("Resolved", "Prepared", "Installed", "Uninstalled", "Audited")  # uv's words
     lines = log_file.read_text(errors="replace").splitlines()
     action = next((line.strip() for line in reversed(lines) if line.strip().startswith(actions)), "starting pip")
     return action if len(action) <= 90 else action[:87] + "..."
