@@ -1,8 +1,8 @@
-"""Set up the pinned environments and run the project's two jobs.
+"""Set up the pinned environments and run the project's jobs.
 
     python envs/run.py demo [--stack 5] [recipe options]   # the Higgs Audio demo (4.46: legacy port, 5: native)
     python envs/run.py demo [--stack 5] --audio            # the same from real WAV files to generated.wav
-    python envs/run.py test [pytest options]               # the whole suite on both transformers stacks
+    python envs/run.py test [pytest options]               # checks, then the suite on the four pinned stacks
     python3 envs/run.py gpu-check [--wheels DIR]           # GPU figures, with the Python that has CUDA torch
 
 Only the standard library is used here, so a machine with nothing but Python and pip can run
