@@ -2,59 +2,21 @@
 the first step, in the Trainer's logged evaluation dict; its option mistakes; the demo's metrics
 (or its one line saying why there are none)."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
 
 from kwarg_guard.recipes.higgs_audio import cli
-from kwarg_guard.recipes.higgs_audio.arguments import parse_arguments
-from kwarg_guard.recipes.higgs_audio.data import load_run_data
-from kwarg_guard.recipes.higgs_audio.eval_generation import build_eval_generation
-from kwarg_guard.recipes.higgs_audio.finetune import prepare_model
-from kwarg_guard.recipes.higgs_audio.tiny_quality import write_tiny_asr, write_tiny_speaker_model
-from kwarg_guard.recipes.higgs_audio.trainer import HiggsAudioTrainer
-from tests.helpers.higgs_audio import BACKEND, train_demo
+from tests.helpers import HAS_TORCHAUDIO
+from tests.helpers.higgs_audio import BACKEND, eval_generation_run, tones, train_demo
 
 METRICS = {"eval_wer", "eval_cer", "eval_speaker_similarity"}
-HAS_TORCHAUDIO = importlib.util.find_spec("torchaudio") is not None
-
-
-def tones(codes):
-    """Codes to sound without an audio tokenizer (this stack has no torchaudio for one): 40 ms of a
-    tone per frame, its pitch set by the first codebook's code."""
-    rate, frame = 16000, 640
-    t = np.arange(frame) / rate
-    return np.concatenate([0.3 * np.sin(2 * np.pi * (120 + 15 * int(c)) * t) for c in codes[0]]).astype(
-        np.float32
-    ), rate
 
 
 @pytest.fixture
 def run(tmp_path):
     """(trainer, hook) of a 2-step demo run evaluated at every step, scored by tiny models."""
-    argv = ["--demo", "--output_dir", str(tmp_path / "out"), "--eval_generate", "2", "--max_steps", "2"]
-    argv += ["--eval_steps", "1", "--generate_max_new_tokens", "8", "--report_to", "none"]
-    argv += ["--asr_model", str(write_tiny_asr(tmp_path / "asr"))]
-    argv += ["--speaker_model", str(write_tiny_speaker_model(tmp_path / "speaker"))]
-    model_args, data_args, lora_args, recipe_args, training_args = parse_arguments(argv)
-    config, tokenizer = BACKEND.config_and_tokenizer(model_args, True)
-    data = load_run_data(BACKEND, data_args, model_args, training_args, config, tokenizer, tmp_path / "out")
-    hook = build_eval_generation(
-        BACKEND, model_args, recipe_args, training_args, data, tokenizer, tmp_path / "out", to_waveform=tones
-    )
-    model = prepare_model(BACKEND.load_model(model_args, 0, False), lora_args, False, BACKEND)
-    trainer = HiggsAudioTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
-        data_collator=BACKEND.collator(config),
-        backend=BACKEND,
-        eval_generation=hook,
-    )
-    return trainer, hook
+    return eval_generation_run(tmp_path)
 
 
 def test_metrics_are_logged_at_each_evaluation_and_for_the_base_model_before_step_0(run):
