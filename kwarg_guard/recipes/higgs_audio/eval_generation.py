@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import ASR_MODEL, SPEAKER_MODEL, RecipeError
-from .generation import GenerationRequest
+from .generation import GenerationRequest, sampling_options
 from .quality import Clip, QualityScorer, read_clip
 
 __all__ = ["EvalGeneration", "HeldOut", "build_eval_generation", "check_eval_generate"]
@@ -136,13 +136,7 @@ def _held_out(dataset: Any, index: int, recipe_args: Any, seed: int, to_waveform
         speaker=utterance.speaker,
         ref_text=utterance.ref_text,
         ref_codes=reference_codes,
-        max_new_tokens=recipe_args.generate_max_new_tokens,
-        temperature=recipe_args.generate_temperature,
-        top_p=recipe_args.generate_top_p,
-        top_k=recipe_args.generate_top_k,
-        ras_window=recipe_args.generate_ras_window,
-        ras_max_repeat=recipe_args.generate_ras_max_repeat,
-        seed=seed if recipe_args.generate_seed is None else recipe_args.generate_seed,
+        **sampling_options(recipe_args, seed),
     )
     return HeldOut(request, read_clip(source.wav) if source.wav is not None else to_waveform(codes))
 

@@ -6,7 +6,7 @@ its own ``generation.py``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from .release import FRAME_RATE
 
-__all__ = ["GenerationRequest", "GenerationResult", "default_max_new_tokens", "save_generation"]
+__all__ = ["GenerationRequest", "GenerationResult", "default_max_new_tokens", "sampling_options", "save_generation"]
 
 
 @dataclass
@@ -36,6 +36,23 @@ class GenerationRequest:
 
     def frames(self, num_codebooks: int) -> int:
         return self.max_new_tokens or default_max_new_tokens(self.text, num_codebooks)
+
+
+# What to say and in which voice; the request's other fields say how to sample.
+CONTEXT_FIELDS = ("text", "scene", "speaker", "ref_text", "ref_codes")
+
+
+def sampling_options(recipe_args: Any, seed: int) -> dict[str, Any]:
+    """The request's sampling fields, each from its ``--generate_<field>`` option; the seed falls
+    back to ``seed`` (the run's) when ``--generate_seed`` is not given."""
+    options = {
+        f.name: getattr(recipe_args, f"generate_{f.name}")
+        for f in fields(GenerationRequest)
+        if f.name not in CONTEXT_FIELDS
+    }
+    if options["seed"] is None:
+        options["seed"] = seed
+    return options
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from .data import RunData, check_data_arguments, load_run_data
 from .demo_audio import prepare_demo_audio
 from .eval_generation import build_eval_generation, check_eval_generate
 from .finetune import check_autocast, lora_target_regex, prepare_model, resolve_dtype
-from .generation import GenerationRequest, save_generation
+from .generation import GenerationRequest, sampling_options, save_generation
 from .hub import apply_revision_defaults, check_checkpoint
 from .model_card import summarize, write_model_card
 from .plots import plot_loss_curve
@@ -270,11 +270,10 @@ def generation_request(
     """
     import numpy as np
 
-    options = {
-        f.name: getattr(recipe_args, f"generate_{f.name}") for f in fields(GenerationRequest) if f.name != "ref_codes"
-    }
+    options = {name: getattr(recipe_args, f"generate_{name}") for name in ("text", "scene", "speaker", "ref_text")}
+    options.update(sampling_options(recipe_args, seed))
     first = data.first if data is not None else None
-    fallbacks = {"seed": seed, **({"scene": first.scene, "speaker": first.speaker} if first is not None else {})}
+    fallbacks = {"scene": first.scene, "speaker": first.speaker} if first is not None else {}
     options.update({name: value for name, value in fallbacks.items() if options[name] is None})
     ref_codes = None
     if recipe_args.generate_ref_audio:
